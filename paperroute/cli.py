@@ -1,0 +1,66 @@
+"""The command line: argparse wiring only. Each command is one module in paperroute.commands.
+
+A command module defines HELP, `add_arguments(parser)` and `run(args) -> int`. Every user error
+surfaces here as an `InputError` and becomes one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from paperroute import __version__
+from paperroute.errors import InputError
+
+# In the order `--help` lists them.
+COMMANDS = ("ingest",)
+DEFAULT_COMMAND = "build"
+
+
+def _command(name: str) -> ModuleType:
+    return importlib.import_module(f"paperroute.commands.{name}")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--content", type=Path, default=Path("content"), metavar="DIR",
+                        help="the content store (default: content/)")
+    common.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="settings file (default: paperroute.yaml if present)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+    parser = argparse.ArgumentParser(
+        prog="paperroute",
+        description="Publish research papers as a static site, feeds and an email digest. "
+        "With no command, build the demo site from content/ into site/.",
+    )
+    parser.add_argument("--version", action="version", version=f"paperroute {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = _command(name)
+        sub = subparsers.add_parser(name, parents=[common], help=module.HELP, description=module.__doc__)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = make_parser()
+    if not argv and DEFAULT_COMMAND in COMMANDS:
+        argv = [DEFAULT_COMMAND]
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except InputError as err:
+        print(f"paperroute: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("paperroute: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""One module per command; `paperroute.cli` wires them into argparse."""

@@ -1,0 +1,140 @@
+"""paperroute.yaml → typed, validated settings, with environment overrides for SMTP.
+
+Settings are checked once, here, so every other module can trust them. The SMTP password is
+read only from the environment: a secret never lives in a file that may be committed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from paperroute.errors import InputError
+
+DEFAULT_CONFIG_FILE = Path("paperroute.yaml")
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    title: str = "paperroute"
+    description: str = "New machine-learning papers, every day, grouped by topic."
+    base_url: str = "http://127.0.0.1:8000/"
+    language: str = "en"
+    feed_size: int = 100
+    topic_page_size: int = 50
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    sender: str = "paperroute <digest@localhost>"
+    unsubscribe_mailto: str = "unsubscribe@localhost"
+    # `{email}` is replaced by the subscriber's address (URL-quoted).
+    unsubscribe_url: str = "http://127.0.0.1:8000/unsubscribe?email={email}"
+    send_empty: bool = False
+    # Messages per second at most when sending; 0 means as fast as the server takes them.
+    rate_limit: float = 0.0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "localhost"
+    port: int = 25
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    # "none", "starttls" or "tls" (implicit TLS, usually port 465).
+    security: str = "none"
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    site: SiteConfig = field(default_factory=SiteConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+
+
+_SECTIONS = {"site": SiteConfig, "digest": DigestConfig, "smtp": SmtpConfig}
+
+
+def _line_of(text: str, key: str) -> int | None:
+    match = re.search(rf"^\s*{re.escape(key)}\s*:", text, re.MULTILINE)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _coerce(section: str, key: str, value: Any, expected: Any, path: Path, text: str) -> Any:
+    line = _line_of(text, key)
+    kinds = {"str": str, "int": int, "float": (int, float), "bool": bool, "str | None": (str, type(None))}
+    want = kinds[expected]
+    if isinstance(value, bool) and expected in ("int", "float"):
+        raise InputError(f"{section}.{key}: expected a number", path, line)
+    if not isinstance(value, want):
+        raise InputError(f"{section}.{key}: expected {expected}, got {value!r}", path, line)
+    return float(value) if expected == "float" else value
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read settings from `path` (default paperroute.yaml, optional), then apply the environment."""
+    env = os.environ if env is None else env
+    path = path or DEFAULT_CONFIG_FILE
+    raw: dict[str, Any] = {}
+    text = ""
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        try:
+            raw = yaml.safe_load(text) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            raise InputError(f"invalid YAML: {getattr(err, 'problem', err)}", path, mark.line + 1 if mark else None) from None
+        if not isinstance(raw, dict):
+            raise InputError("settings must be a mapping of sections", path, 1)
+    sections: dict[str, Any] = {}
+    for name, values in raw.items():
+        if name not in _SECTIONS:
+            raise InputError(f"unknown section {name!r} (known: {', '.join(_SECTIONS)})", path, _line_of(text, name))
+        if not isinstance(values, dict):
+            raise InputError(f"{name}: expected a mapping", path, _line_of(text, name))
+        known = {f.name: f.type for f in fields(_SECTIONS[name])}
+        checked = {}
+        for key, value in values.items():
+            if key not in known or key == "password":
+                why = "the password is read from PAPERROUTE_SMTP_PASSWORD only" if key == "password" else "unknown setting"
+                raise InputError(f"{name}.{key}: {why}", path, _line_of(text, key))
+            checked[key] = _coerce(name, key, value, known[key], path, text)
+        sections[name] = _SECTIONS[name](**checked)
+    config = Config(**sections)
+    return _with_env(config, env)
+
+
+def _with_env(config: Config, env: Mapping[str, str]) -> Config:
+    smtp = config.smtp
+    overrides: dict[str, Any] = {}
+    if env.get("PAPERROUTE_SMTP_HOST"):
+        overrides["host"] = env["PAPERROUTE_SMTP_HOST"]
+    if env.get("PAPERROUTE_SMTP_PORT"):
+        try:
+            overrides["port"] = int(env["PAPERROUTE_SMTP_PORT"])
+        except ValueError:
+            raise InputError(f"PAPERROUTE_SMTP_PORT: {env['PAPERROUTE_SMTP_PORT']!r} is not a port number") from None
+    if env.get("PAPERROUTE_SMTP_USER"):
+        overrides["user"] = env["PAPERROUTE_SMTP_USER"]
+    if env.get("PAPERROUTE_SMTP_PASSWORD"):
+        overrides["password"] = env["PAPERROUTE_SMTP_PASSWORD"]
+    if smtp.security not in ("none", "starttls", "tls"):
+        raise InputError(f"smtp.security: {smtp.security!r} is not one of none, starttls, tls")
+    if not overrides:
+        return config
+    return Config(site=config.site, digest=config.digest, smtp=SmtpConfig(**{**smtp.__dict__, **overrides}))
+
+
+def with_base_url(config: Config, base_url: str | None) -> Config:
+    """A `--base-url` flag wins over the file; a base URL always ends in `/`."""
+    url = base_url or config.site.base_url
+    if not re.match(r"^https?://", url):
+        raise InputError(f"base URL {url!r} must start with http:// or https://")
+    url = url if url.endswith("/") else url + "/"
+    return Config(site=SiteConfig(**{**config.site.__dict__, "base_url": url}), digest=config.digest, smtp=config.smtp)

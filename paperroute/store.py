@@ -1,0 +1,303 @@
+"""The content store: one Markdown file per paper under content/papers/YYYY-MM-DD/.
+
+Reading turns files into `Paper` records (or an `InputError` naming file and line); merging is
+a pure function over records; writing is atomic and happens only for papers whose fields
+really changed, so re-ingesting a source changes no byte and a person's hand edits survive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from paperroute.errors import InputError
+from paperroute.model import CORE_FIELDS, Paper, SourceRef
+from paperroute.output import write_atomic
+from paperroute.text import normalise_title, slugify
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+# How much a format knows: a richer source's title, abstract and authors replace a poorer one's.
+SOURCE_RICHNESS = {"capture": 1, "html": 2, "hf": 3, "arxiv": 4}
+
+_DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def parse_paper_file(text: str, path: Path) -> Paper:
+    """Parse one paper file: YAML front matter between `---` lines, then the abstract."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise InputError("no YAML front matter (the file must start with a '---' line)", path, 1)
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise InputError("front matter is not closed by a '---' line", path, 1) from None
+    front_text = "\n".join(lines[1:end])
+    try:
+        front = yaml.load(front_text, Loader=_Loader) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise InputError(f"front matter: {problem}", path, line) from None
+    if not isinstance(front, dict):
+        raise InputError("front matter must be a mapping of fields", path, 2)
+    body = "\n".join(lines[end + 1 :]).strip()
+    return _paper_from_front_matter(front, body, path, front_text)
+
+
+def _key_line(front_text: str, key: str) -> int:
+    """The file line where `key:` is set, so an error can point at it."""
+    for number, line in enumerate(front_text.splitlines(), start=2):
+        if line.startswith(f"{key}:"):
+            return number
+    return 1
+
+
+def _paper_from_front_matter(front: dict[str, Any], body: str, path: Path, front_text: str) -> Paper:
+    def fail(key: str, message: str) -> InputError:
+        return InputError(f"{key}: {message}", path, _key_line(front_text, key))
+
+    title = front.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise fail("title", "a non-empty text is required")
+    date = front.get("date")
+    if isinstance(date, str):
+        try:
+            date = dt.date.fromisoformat(date)
+        except ValueError:
+            raise fail("date", f"{date!r} is not a YYYY-MM-DD date") from None
+    if isinstance(date, dt.datetime):
+        date = date.date()
+    if not isinstance(date, dt.date):
+        raise fail("date", "a YYYY-MM-DD date is required")
+    authors = front.get("authors") or []
+    if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
+        raise fail("authors", "must be a list of names")
+    arxiv_id = front.get("arxiv_id")
+    if arxiv_id is not None:
+        arxiv_id = str(arxiv_id)
+    topics = front.get("topics") or []
+    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+        raise fail("topics", "must be a list of topic slugs")
+    upvotes = front.get("upvotes")
+    if upvotes is not None and (not isinstance(upvotes, int) or isinstance(upvotes, bool)):
+        raise fail("upvotes", "must be a whole number")
+    links = front.get("links") or {}
+    if not isinstance(links, dict) or not all(isinstance(v, str) for v in links.values()):
+        raise fail("links", "must map names to URLs")
+    sources = []
+    for entry in front.get("sources") or []:
+        try:
+            seen = entry["seen"]
+            if isinstance(seen, str):
+                seen = dt.date.fromisoformat(seen)
+            sources.append(SourceRef(str(entry["format"]), str(entry["file"]), seen))
+        except (KeyError, TypeError, ValueError):
+            raise fail("sources", "each entry needs format, file and seen (a date)") from None
+    position = front.get("position")
+    if position is not None and not isinstance(position, int):
+        raise fail("position", "must be a whole number")
+    extra = {k: v for k, v in front.items() if k not in CORE_FIELDS}
+    return Paper(
+        title=title.strip(),
+        date=date,
+        abstract=body,
+        authors=list(authors),
+        arxiv_id=arxiv_id,
+        topics=list(topics),
+        upvotes=upvotes,
+        links={str(k): v for k, v in links.items()},
+        sources=sources,
+        position=position,
+        extra=extra,
+        slug=path.stem,
+    )
+
+
+def render_paper_file(paper: Paper) -> str:
+    """The canonical text of a paper file: fixed key order, so output is stable across runs."""
+    front: dict[str, Any] = {
+        "title": paper.title,
+        "date": paper.date,
+        "authors": paper.authors,
+        "arxiv_id": paper.arxiv_id,
+        "topics": paper.topics,
+        "upvotes": paper.upvotes,
+        "links": paper.links,
+        "sources": [s.to_dict() for s in paper.sources],
+        "position": paper.position,
+    }
+    front.update(dict(sorted(paper.extra.items())))
+    dumped = yaml.dump(front, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return f"---\n{dumped}---\n\n{paper.abstract}\n"
+
+
+# ---------------------------------------------------------------- merging
+
+
+def _rank(sources: Iterable[SourceRef]) -> int:
+    return max((SOURCE_RICHNESS.get(s.format, 0) for s in sources), default=0)
+
+
+def merge_paper(existing: Paper, incoming: Paper) -> Paper:
+    """Fold a new sighting into a known paper.
+
+    The known paper's values win (they may be hand edits) unless the sighting comes from a
+    richer format than any seen before, or the known value is empty. The listing date is the
+    earliest sighting, counts only grow, and lists and links are unions.
+    """
+    richer = _rank(incoming.sources) > _rank(existing.sources)
+
+    def pick(old: Any, new: Any) -> Any:
+        if not old:
+            return new
+        return new if (richer and new) else old
+
+    earlier = incoming.date < existing.date
+    sources = sorted(
+        {(s.seen, s.format, s.file): s for s in [*existing.sources, *incoming.sources]}.values(),
+        key=lambda s: (s.seen, s.format, s.file),
+    )
+    upvotes = existing.upvotes
+    if incoming.upvotes is not None:
+        upvotes = max(upvotes or 0, incoming.upvotes)
+    return replace(
+        existing,
+        title=pick(existing.title, incoming.title),
+        abstract=pick(existing.abstract, incoming.abstract),
+        authors=pick(existing.authors, incoming.authors),
+        arxiv_id=existing.arxiv_id or incoming.arxiv_id,
+        upvotes=upvotes,
+        links={**incoming.links, **existing.links} if not richer else {**existing.links, **incoming.links},
+        sources=sources,
+        date=incoming.date if earlier else existing.date,
+        position=incoming.position if (earlier or existing.position is None) else existing.position,
+        extra={**incoming.extra, **existing.extra},
+        topics=existing.topics,
+    )
+
+
+# ---------------------------------------------------------------- the store
+
+
+@dataclass
+class MergeReport:
+    """What an ingest did to the store, for its summary line."""
+
+    entries: int = 0
+    new: list[Paper] = field(default_factory=list)
+    updated: list[Paper] = field(default_factory=list)
+    unchanged: int = 0
+
+
+class ContentStore:
+    """content/: papers on disk, indexed by identity so sightings find their paper."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.papers_dir = self.root / "papers"
+
+    def paper_path(self, paper: Paper) -> Path:
+        return self.papers_dir / paper.date.isoformat() / f"{paper.slug}.md"
+
+    def paper_files(self) -> list[Path]:
+        """Every paper file, in a stable order (date folder, then name)."""
+        if not self.papers_dir.is_dir():
+            return []
+        files: list[Path] = []
+        for day_dir in sorted(self.papers_dir.iterdir()):
+            if day_dir.is_dir() and _DATE_DIR.match(day_dir.name):
+                files.extend(sorted(day_dir.glob("*.md")))
+        return files
+
+    def load(self) -> list[Paper]:
+        """Read every paper; the first bad file stops the load with its name and line."""
+        papers = []
+        for path in self.paper_files():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise InputError("not UTF-8 text", path) from None
+            papers.append(parse_paper_file(text, path))
+        return papers
+
+    def merge(self, sightings: list[Paper], assign_topics) -> MergeReport:
+        """Merge parsed sightings into the store and write what changed.
+
+        `assign_topics(paper) -> list[str]` labels papers that have no topics yet; papers that
+        already have topics keep them, so a person's choice is never undone.
+        """
+        known = self.load()
+        by_key: dict[str, Paper] = {}
+        slugs = {p.slug for p in known}
+        original = {p.slug: p for p in known}
+        for paper in known:
+            self._index(by_key, paper)
+
+        report = MergeReport(entries=len(sightings))
+        touched: dict[str, Paper] = {}
+        for sighting in sightings:
+            current = self._find(by_key, sighting)
+            if current is None:
+                merged = replace(sighting, slug=self._new_slug(sighting, slugs))
+                slugs.add(merged.slug)
+            else:
+                merged = merge_paper(current, sighting)
+            if not merged.topics:
+                merged = replace(merged, topics=list(assign_topics(merged)))
+            self._index(by_key, merged)
+            touched[merged.slug] = merged
+
+        for slug, paper in sorted(touched.items()):
+            before = original.get(slug)
+            if before is None:
+                report.new.append(paper)
+            elif before != paper:
+                report.updated.append(paper)
+            else:
+                report.unchanged += 1
+
+        for paper in [*report.new, *report.updated]:
+            write_atomic(self.paper_path(paper), render_paper_file(paper).encode("utf-8"))
+            before = original.get(paper.slug)
+            if before is not None and before.date != paper.date:
+                self.paper_path(before).unlink(missing_ok=True)
+        return report
+
+    @staticmethod
+    def _index(by_key: dict[str, Paper], paper: Paper) -> None:
+        by_key[f"title:{normalise_title(paper.title)}"] = paper
+        if paper.arxiv_id:
+            by_key[f"arxiv:{paper.arxiv_id}"] = paper
+
+    @staticmethod
+    def _find(by_key: dict[str, Paper], sighting: Paper) -> Paper | None:
+        if sighting.arxiv_id and f"arxiv:{sighting.arxiv_id}" in by_key:
+            return by_key[f"arxiv:{sighting.arxiv_id}"]
+        found = by_key.get(f"title:{normalise_title(sighting.title)}")
+        # A title match with a different arXiv id is a different paper that shares a title.
+        if found and sighting.arxiv_id and found.arxiv_id and found.arxiv_id != sighting.arxiv_id:
+            return None
+        return found
+
+    @staticmethod
+    def _new_slug(paper: Paper, taken: set[str]) -> str:
+        """A readable slug from the title; a short identity hash only when the title's is taken."""
+        base = slugify(paper.title)
+        if base not in taken:
+            return base
+        digest = hashlib.sha1(paper.identity.encode("utf-8")).hexdigest()[:8]
+        return f"{base}-{digest}"

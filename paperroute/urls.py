@@ -1,0 +1,59 @@
+"""The site's URL scheme, in one place, for pages, feeds, the search index and email.
+
+Paths are relative to the site root and end in `/` for pages (served as `index.html`), so a
+site works at a domain root and under a sub-path (`https://host/name/`) alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+
+
+def home_path() -> str:
+    return ""
+
+
+def day_path(date: dt.date) -> str:
+    return f"days/{date.isoformat()}/"
+
+
+def paper_path(slug: str) -> str:
+    return f"papers/{slug}/"
+
+
+def topic_path(slug: str, page: int = 1) -> str:
+    return f"topics/{slug}/" if page == 1 else f"topics/{slug}/page/{page}/"
+
+
+def topic_feed_path(slug: str) -> str:
+    return f"topics/{slug}/feed.xml"
+
+
+def archive_path() -> str:
+    return "archive/"
+
+
+def search_path() -> str:
+    return "search/"
+
+
+def output_file(path: str) -> str:
+    """The file a site path is written to: pages become `<path>index.html`."""
+    return f"{path}index.html" if path == "" or path.endswith("/") else path
+
+
+def absolute(base_url: str, path: str) -> str:
+    """A full URL for feeds, sitemaps and email, where relative links mean nothing."""
+    return base_url.rstrip("/") + "/" + path
+
+
+def relative(from_path: str, to_path: str) -> str:
+    """A link from one page to another that works under any base URL, even from file://."""
+    from_dir = from_path if from_path.endswith("/") or from_path == "" else posixpath.dirname(from_path) + "/"
+    target = posixpath.relpath("/" + to_path, "/" + from_dir) if to_path else posixpath.relpath("/", "/" + from_dir)
+    if to_path.endswith("/") or to_path == "":
+        target = target.rstrip("/") + "/"
+        if target == "./":
+            return "./"
+    return target
