@@ -21,8 +21,27 @@ from paperroute.model import CORE_FIELDS, Paper, SourceRef
 from paperroute.output import write_atomic
 from paperroute.text import normalise_title, slugify
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+class _FrontMatterLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML that leaves floats and timestamps as text.
+
+    A hand-written `arxiv_id: 2503.02130` must stay "2503.02130", not become 2503.0213, and a
+    bad date must be our error with a line number, not a ValueError from deep inside PyYAML.
+    """
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")]
+    for first, resolvers in _FrontMatterLoader.yaml_implicit_resolvers.items()
+}
+_Loader = _FrontMatterLoader
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Plain YAML for people: a date shared by two fields is written twice, never as an &anchor."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
 
 # How much a format knows: a richer source's title, abstract and authors replace a poorer one's.
 SOURCE_RICHNESS = {"capture": 1, "html": 2, "hf": 3, "arxiv": 4}
