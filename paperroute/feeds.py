@@ -165,13 +165,13 @@ def _add_entries(feed: FeedGenerator, items: list[_FeedItem]) -> None:
 def rss_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> bytes:
     feed = _generator(meta, site, "application/rss+xml")
     _add_entries(feed, items)
-    return feed.rss_str(pretty=True)
+    return feed.rss_str()
 
 
 def atom_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> bytes:
     feed = _generator(meta, site, "application/atom+xml")
     _add_entries(feed, items)
-    return feed.atom_str(pretty=True)
+    return feed.atom_str()
 
 
 def json_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> bytes:
@@ -197,7 +197,7 @@ def json_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> byte
             for item in items
         ],
     }
-    return (json.dumps(document, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    return (json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def write_feeds(corpus: Corpus, site: SiteConfig, writer: SiteWriter) -> None:
