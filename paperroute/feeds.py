@@ -4,8 +4,8 @@ Feed readers are strict in different ways, so every value goes through one clean
 before any format sees it (`_FeedItem`): control characters out (XML 1.0 forbids them and
 lxml refuses them), tag-like runs out of titles, names and labels (RSS text has no declared
 type, so readers guess HTML and silently eat `<think>`-style words; removing them makes every
-reader show the same title), and the abstract escaped into HTML paragraphs (it is plain text from the sources,
-where a Markdown pass would turn LaTeX underscores into emphasis).
+reader show the same title), and the abstract escaped into HTML paragraphs (it is plain text
+from the sources, where a Markdown pass would turn LaTeX underscores into emphasis).
 
 Every timestamp comes from content (a listing date at midnight UTC), never from the clock,
 so the same content gives byte-identical feeds. feedgen defaults channel and entry dates to
@@ -162,19 +162,19 @@ def _add_entries(feed: FeedGenerator, items: list[_FeedItem]) -> None:
             entry.content(item.content_html, type="html")
 
 
-def rss_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> bytes:
+def _rss_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> bytes:
     feed = _generator(meta, site, "application/rss+xml")
     _add_entries(feed, items)
     return feed.rss_str()
 
 
-def atom_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> bytes:
+def _atom_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> bytes:
     feed = _generator(meta, site, "application/atom+xml")
     _add_entries(feed, items)
     return feed.atom_str()
 
 
-def json_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> bytes:
+def _json_feed(meta: _FeedMeta, items: list[_FeedItem], site: SiteConfig) -> bytes:
     """JSON Feed 1.1 from the standard library: the format is plain JSON, no library needed."""
     document = {
         "version": JSON_FEED_VERSION,
@@ -207,7 +207,7 @@ def write_feeds(corpus: Corpus, site: SiteConfig, writer: SiteWriter) -> None:
     items_of = {paper.slug: _feed_item(paper, corpus, site) for paper in _feed_papers(corpus, site.feed_size)}
 
     latest = [items_of[paper.slug] for paper in corpus.papers[: site.feed_size]]
-    for path, render in ((RSS_PATH, rss_feed), (ATOM_PATH, atom_feed), (JSON_FEED_PATH, json_feed)):
+    for path, render in ((RSS_PATH, _rss_feed), (ATOM_PATH, _atom_feed), (JSON_FEED_PATH, _json_feed)):
         meta = _feed_meta(site, site.title, site.description, path, home_path(), latest, corpus_updated)
         writer.write(path, render(meta, latest, site))
 
@@ -217,7 +217,7 @@ def write_feeds(corpus: Corpus, site: SiteConfig, writer: SiteWriter) -> None:
         description = topic.description or f"New papers on {topic.name}."
         meta = _feed_meta(site, f"{site.title}: {topic.name}", description, topic_feed_path(topic.slug),
                           topic_path(topic.slug), items, corpus_updated)
-        writer.write(topic_feed_path(topic.slug), rss_feed(meta, items, site))
+        writer.write(topic_feed_path(topic.slug), _rss_feed(meta, items, site))
 
 
 def _feed_papers(corpus: Corpus, feed_size: int) -> list[Paper]:
