@@ -4,8 +4,8 @@ Feed readers are strict in different ways, so every value goes through one clean
 before any format sees it (`_FeedItem`): control characters out (XML 1.0 forbids them and
 lxml refuses them), tag-like runs out of titles, names and labels (RSS text has no declared
 type, so readers guess HTML and silently eat `<think>`-style words; removing them makes every
-reader show the same title), and the abstract escaped into HTML paragraphs (it is plain text
-from the sources, where a Markdown pass would turn LaTeX underscores into emphasis).
+reader show the same title), and the abstract rendered by the same Markdown-and-nh3 path as
+its page (`paperroute.markup`), so a reader sees in a feed exactly what the site shows.
 
 Every timestamp comes from content (a listing date at midnight UTC), never from the clock,
 so the same content gives byte-identical feeds. feedgen defaults channel and entry dates to
@@ -16,7 +16,6 @@ is overridden explicitly below.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import re
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from feedgen.feed import FeedGenerator
 
 from paperroute.config import SiteConfig
 from paperroute.corpus import Corpus
+from paperroute.markup import abstract_html
 from paperroute.model import Paper
 from paperroute.output import SiteWriter
 from paperroute.text import clean_line
@@ -41,7 +41,6 @@ GENERATOR = "paperroute"
 _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # `<` followed by a letter, `/`, `!` or `?` up to the next `>`: what a reader would take for a tag.
 _TAG_LIKE = re.compile(r"<[A-Za-z/!?][^<>]*>")
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # Before any paper exists there is no content date; a fixed epoch keeps empty feeds stable.
 _NO_CONTENT_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -56,10 +55,9 @@ def plain_line(text: str) -> str:
     return clean_line(_TAG_LIKE.sub(" ", xml_text(text)))
 
 
-def abstract_html(abstract: str) -> str:
-    """The plain-text abstract as escaped HTML paragraphs: no markup of its own survives."""
-    paragraphs = [clean_line(part) for part in _PARAGRAPH_BREAK.split(xml_text(abstract))]
-    return "".join(f"<p>{html.escape(part, quote=False)}</p>" for part in paragraphs if part)
+def content_html(abstract: str) -> str:
+    """An abstract as entry content: the page's own sanitised HTML, minus what XML cannot carry."""
+    return str(abstract_html(xml_text(abstract)))
 
 
 def listing_time(date: dt.date) -> dt.datetime:
@@ -97,7 +95,7 @@ def _feed_item(paper: Paper, corpus: Corpus, site: SiteConfig) -> _FeedItem:
         authors=authors,
         categories=categories,
         published=listing_time(paper.date),
-        content_html=abstract_html(paper.abstract),
+        content_html=content_html(paper.abstract),
     )
 
 

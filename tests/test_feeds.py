@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from conftest import make_paper, write_store
 from paperroute.config import SiteConfig
 from paperroute.corpus import Corpus, build_corpus
-from paperroute.feeds import abstract_html, plain_line, write_feeds, xml_text
+from paperroute.feeds import content_html, plain_line, write_feeds, xml_text
 from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter
 from paperroute.store import ContentStore
@@ -43,8 +43,22 @@ FORBIDDEN_XML = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 HOSTILE_TITLE = "<script>alert('t')</script> Fast & Frugal <img src=x onerror=alert(1)> Attention ]]> \x01\x0bNow"
 HOSTILE_ABSTRACT = (
     "We show <script>alert('a')</script> that x < y & y > z.\x00\x08\n\n"
-    "<img src=x onerror=\"alert(2)\"> ]]> <a href=\"javascript:alert(3)\" onclick=\"alert(4)\">link</a>\x1f"
+    "<img src=x onerror=\"alert(2)\"> ]]> <a href=\"javascript:alert(3)\" onclick=\"alert(4)\">link</a>\x1f "
+    "[click](javascript:alert(5)) and code at https://github.com/example/repo."
 )
+# What an entry's HTML may contain: the site's sanitiser allow-list (paperroute.markup).
+SAFE_TAGS = {"div", "p", "br", "em", "strong", "code", "pre", "a", "ul", "ol", "li", "blockquote", "sub", "sup", "hr"}
+SAFE_SCHEMES = ("http://", "https://", "mailto:")
+
+
+def assert_safe_html(content: str) -> None:
+    """No element outside the allow-list, no attribute but a link's href/rel, no script URL."""
+    fragment = lxml.html.fragment_fromstring(content, create_parent="div")
+    for element in fragment.iter():
+        assert element.tag in SAFE_TAGS, content
+        assert set(element.attrib) <= ({"href", "rel"} if element.tag == "a" else set()), content
+        if element.get("href") is not None:
+            assert element.get("href").startswith(SAFE_SCHEMES), content
 
 
 def site_config(**overrides) -> SiteConfig:
@@ -263,13 +277,18 @@ def test_hostile_titles_and_abstracts_stay_text(tmp_path: Path) -> None:
     assert titles.count("alert('t') Fast & Frugal Attention ]]> Now") == 3
     assert not [t for t in titles if "<" in t]
 
-    for content in _raw_contents(site_dir):
+    contents = _raw_contents(site_dir)
+    for content in contents:
+        assert_safe_html(content)
+    hostile = [c for c in contents if "alert" in c]
+    assert len(hostile) == 3
+    for content in hostile:
         fragment = lxml.html.fragment_fromstring(content, create_parent="div")
-        assert {el.tag for el in fragment.iter()} <= {"div", "p"}, content
-        assert not [name for el in fragment.iter() for name in el.attrib], content
-    hostile_text = lxml.html.fragment_fromstring(_raw_contents(site_dir)[0], create_parent="div").text_content()
-    assert "<script>alert('a')</script> that x < y & y > z." in hostile_text
-    assert "onerror=\"alert(2)\"> ]]>" in hostile_text
+        text = fragment.text_content()
+        assert "<script>alert('a')</script> that x < y & y > z." in text
+        assert "onerror=\"alert(2)\"> ]]>" in text
+        # The javascript: link keeps its text and loses its target; the real address is a link.
+        assert [a.get("href") for a in fragment.iter("a")] == [None, "https://github.com/example/repo"]
 
     assert parse(site_dir / "atom.xml").entries[0].authors == [{"name": "Eve Evil"}]
     creator = next(lxml.etree.parse(str(site_dir / "feed.xml")).getroot().iter(f"{{{DC_NS}}}creator"))
@@ -285,14 +304,11 @@ def test_any_text_can_be_carried_by_xml(text: str) -> None:
 
 
 @given(st.text())
-def test_any_abstract_becomes_only_paragraphs_of_its_own_text(abstract: str) -> None:
-    rendered = abstract_html(abstract)
-    if not rendered:
-        assert not xml_text(abstract).strip()
-        return
-    fragment = lxml.html.fragment_fromstring(rendered, create_parent="div")
-    assert {el.tag for el in fragment.iter()} <= {"div", "p"}
-    assert not [name for el in fragment.iter() for name in el.attrib]
+def test_any_abstract_becomes_safe_html_that_xml_can_carry(abstract: str) -> None:
+    rendered = content_html(abstract)
+    assert xml_text(rendered) == rendered
+    if rendered.strip():
+        assert_safe_html(rendered)
 
 
 @given(st.text())
