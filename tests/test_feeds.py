@@ -12,6 +12,7 @@ import json
 import re
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import urljoin
 
 import feedparser
 import lxml.etree
@@ -27,7 +28,7 @@ from paperroute.feeds import content_html, plain_line, write_feeds, xml_text
 from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter
 from paperroute.store import ContentStore
-from paperroute.urls import absolute, paper_path, topic_feed_path
+from paperroute.urls import absolute, output_file, paper_path, topic_feed_path
 
 BASE_URL = "https://papers.example.org/digest/"
 TAXONOMY = [
@@ -322,3 +323,68 @@ def test_any_title_is_one_line_without_tags(title: str) -> None:
 @pytest.mark.parametrize("title", ["Attention < Convolution", "A & B", "x > y, Really"])
 def test_angle_brackets_and_ampersands_that_are_not_tags_are_kept(title: str) -> None:
     assert plain_line(title) == title
+
+
+# ---------------------------------------------------------------- in a built site
+
+TOPICS_YAML = """\
+topics:
+  - slug: training
+    name: Training
+    description: Pre-training, scaling, optimisers.
+    patterns: ['scaling']
+  - slug: code
+    name: Code
+    patterns: ['code']
+  - slug: reasoning
+    name: Reasoning
+    patterns: ['reasoning']
+"""
+
+
+def _site_file(site_dir: Path, url: str, base_url: str) -> Path:
+    """The file a feed's absolute URL names inside site/, by the site's own URL scheme."""
+    assert url.startswith(base_url), url
+    return site_dir / output_file(url[len(base_url):])
+
+
+def test_every_feed_link_in_a_built_site_names_a_page_that_exists(tmp_path: Path) -> None:
+    from paperroute.config import Config
+    from paperroute.site import build_site
+
+    base_url = "https://host.example/sub/path/"
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "topics.yaml").write_text(TOPICS_YAML, encoding="utf-8")
+    hostile = make_paper(HOSTILE_TITLE, "2026-03-12", abstract=HOSTILE_ABSTRACT, topics=["code"], upvotes=5)
+    write_store(content, [hostile, *sample_papers()])
+    site_dir = tmp_path / "site"
+    build_site(content, site_dir, Config(site=site_config(base_url=base_url)), quiet=True)
+
+    feeds = feed_files(site_dir)
+    topic_feeds = sorted(site_dir.glob("topics/*/feed.xml"))
+    assert [p.parent.name for p in topic_feeds] == ["code", "other", "reasoning", "training"]
+    assert len(feeds) == 3 + len(topic_feeds)
+    checked = 0
+    for path in feeds:
+        if path.suffix == ".json":
+            document = json.loads(path.read_text(encoding="utf-8"))
+            links = [document["home_page_url"], *(item["url"] for item in document["items"])]
+            assert _site_file(site_dir, document["feed_url"], base_url) == path
+        else:
+            parsed = parse(path)
+            links = [parsed.feed.link, *(entry.link for entry in parsed.entries)]
+            self_url = next(link.href for link in parsed.feed.links if link.rel == "self")
+            assert _site_file(site_dir, self_url, base_url) == path
+        for url in links:
+            assert _site_file(site_dir, url, base_url).is_file(), f"{path.relative_to(site_dir)}: {url}"
+            checked += 1
+    assert checked >= len(feeds) + 6 * 3
+
+    # Each topic page announces its own feed, so a reader pointed at the page finds it.
+    for path in topic_feeds:
+        page = lxml.html.parse(str(path.parent / "index.html")).getroot()
+        page_url = absolute(base_url, f"topics/{path.parent.name}/")
+        announced = [urljoin(page_url, link.get("href")) for link in page.iter("link")
+                     if link.get("rel") == "alternate" and link.get("type") == "application/rss+xml"]
+        assert absolute(base_url, topic_feed_path(path.parent.name)) in announced, announced
