@@ -1,0 +1,306 @@
+"""The site's pages as plain objects: which template, at which path, with which context.
+
+Pure functions over the corpus: nothing here renders or writes, so the page plan can be
+tested directly, and an incremental build (issue 8) can choose which pages to render. Pages
+are produced lazily, one at a time, so a 100,000-paper site never sits in memory rendered.
+
+Topic pages number their pages from the oldest (Nikola's "static indexes"): page chunks are
+cut from a topic's oldest paper forwards, the front page holds the newest, partial chunk, and
+a full chunk keeps its URL and its papers for ever. A new day therefore rewrites the topic's
+front page, and only when a chunk fills up also writes one new page and relinks one more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from paperroute.charts import TopicSeries, calendar_heatmap, topic_timeline
+from paperroute.corpus import Corpus
+from paperroute.feeds import ATOM_PATH, JSON_FEED_PATH, RSS_PATH
+from paperroute.model import Day, Paper, Topic
+from paperroute.urls import (archive_path, day_path, home_path, paper_path, relative, search_path, topic_feed_path,
+                             topic_path)
+
+NOT_FOUND_FILE = "404.html"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One HTML file to write: the template to render, where it lives and what it shows."""
+
+    path: str
+    template: str
+    context: Mapping[str, Any]
+    in_sitemap: bool = True
+    # 404.html is served at whatever URL was missing, so its links must not be relative.
+    absolute_links: bool = False
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    """A feed a page announces with <link rel="alternate">."""
+
+    title: str
+    path: str
+    media_type: str
+
+
+SITE_FEEDS = (
+    FeedLink("RSS", RSS_PATH, "application/rss+xml"),
+    FeedLink("Atom", ATOM_PATH, "application/atom+xml"),
+    FeedLink("JSON Feed", JSON_FEED_PATH, "application/feed+json"),
+)
+
+
+@dataclass(frozen=True)
+class TopicGroup:
+    topic: Topic
+    papers: list[Paper]
+
+    @property
+    def anchor(self) -> str:
+        return f"topic-{self.topic.slug}"
+
+
+@dataclass(frozen=True)
+class ExternalLink:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class TopicSlice:
+    """One page of a topic: its papers newest first and its neighbours' paths."""
+
+    path: str
+    papers: list[Paper]
+    newer: str | None
+    older: str | None
+    first_date: dt.date | None = None
+    last_date: dt.date | None = None
+
+    @property
+    def is_front(self) -> bool:
+        return self.newer is None
+
+
+@dataclass(frozen=True)
+class MonthOfDays:
+    month: dt.date
+    days: list[Day] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def group_by_topic(papers: Sequence[Paper], corpus: Corpus) -> list[TopicGroup]:
+    """A day's papers under their primary topic, topics in taxonomy order, day order kept."""
+    groups: dict[str, list[Paper]] = {}
+    for paper in papers:
+        groups.setdefault(paper.primary_topic, []).append(paper)
+    ordered = [topic for topic in corpus.topics if topic.slug in groups]
+    return [TopicGroup(topic, groups[topic.slug]) for topic in ordered]
+
+
+_LINK_LABELS = {"arxiv": "arXiv", "abs": "arXiv", "pdf": "PDF", "hf": "Hugging Face",
+                "huggingface": "Hugging Face", "code": "Code", "github": "Code", "project": "Project page"}
+
+
+def _is_web_url(url: str) -> bool:
+    parts = urlsplit(url.strip())
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def paper_links(paper: Paper) -> list[ExternalLink]:
+    """A paper's outside links, known ones first; only http(s) URLs ever become an href.
+
+    Links come from hand-editable front matter, so a `javascript:` value is dropped here,
+    not trusted to the template.
+    """
+    links: dict[str, str] = {}
+    if paper.arxiv_id:
+        links["arXiv"] = f"https://arxiv.org/abs/{paper.arxiv_id}"
+        links["PDF"] = f"https://arxiv.org/pdf/{paper.arxiv_id}"
+        links["Hugging Face"] = f"https://huggingface.co/papers/{paper.arxiv_id}"
+    for key in sorted(paper.links):
+        url = paper.links[key]
+        if _is_web_url(url):
+            links[_LINK_LABELS.get(key.lower(), key)] = url.strip()
+    order = ["arXiv", "PDF", "Hugging Face", "Code"]
+    ranked = sorted(links.items(), key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[0]))
+    return [ExternalLink(label, url) for label, url in ranked]
+
+
+def paginate_topic(slug: str, papers_newest_first: Sequence[Paper], page_size: int) -> list[TopicSlice]:
+    """Cut a topic's papers into pages numbered from the oldest; the front page is the newest.
+
+    Chunk k (k = 1 is the oldest) lives at page number k + 1, because page 1 of a topic is its
+    front page (`urls.topic_path(slug)`), which holds the newest chunk of 1…page_size papers.
+    Returned newest first.
+    """
+    oldest_first = list(reversed(papers_newest_first))
+    chunk_count = max(1, math.ceil(len(oldest_first) / page_size))
+    chunks = [oldest_first[i * page_size:(i + 1) * page_size] for i in range(chunk_count)]
+    paths = [topic_path(slug, number + 2) for number in range(chunk_count - 1)] + [topic_path(slug)]
+    slices = []
+    for index, chunk in enumerate(chunks):
+        slices.append(TopicSlice(
+            path=paths[index],
+            papers=list(reversed(chunk)),
+            newer=paths[index + 1] if index + 1 < chunk_count else None,
+            older=paths[index - 1] if index > 0 else None,
+            first_date=chunk[0].date if chunk else None,
+            last_date=chunk[-1].date if chunk else None,
+        ))
+    return list(reversed(slices))
+
+
+def months_of(days: Sequence[Day]) -> list[MonthOfDays]:
+    """Days (newest first) grouped by calendar month for the archive's list."""
+    months: list[MonthOfDays] = []
+    for day in days:
+        month = day.date.replace(day=1)
+        if not months or months[-1].month != month:
+            months.append(MonthOfDays(month))
+        months[-1].days.append(day)
+    return months
+
+
+def nav_topics(corpus: Corpus) -> list[Topic]:
+    """Topics the header links to: those with papers, in taxonomy order.
+
+    Counts are left out on purpose: the header is on every page, and a number that changes
+    daily would make every page of the site change daily.
+    """
+    return [topic for topic in corpus.topics if corpus.by_topic.get(topic.slug)]
+
+
+# ---------------------------------------------------------------- pages
+
+
+def home_page(corpus: Corpus) -> Page:
+    """The latest day, as its day page shows it, at the site's root."""
+    latest = corpus.latest_day
+    return Page(home_path(), "home.html", {
+        "title": None,
+        "description": None,
+        "og_type": "website",
+        "feeds": (),
+        "day": latest,
+        "groups": group_by_topic(latest.papers, corpus) if latest else [],
+        "newer_day": None,
+        "older_day": corpus.days[1] if len(corpus.days) > 1 else None,
+    })
+
+
+def day_pages(corpus: Corpus) -> Iterator[Page]:
+    for index, day in enumerate(corpus.days):
+        newer = corpus.days[index - 1] if index > 0 else None
+        older = corpus.days[index + 1] if index < len(corpus.days) - 1 else None
+        yield Page(day_path(day.date), "day.html", {
+            "title": f"Papers of {day.date.isoformat()}",
+            "description": f"{len(day.papers)} papers listed on {day.date.isoformat()}, grouped by topic.",
+            "og_type": "website",
+            "feeds": (),
+            "day": day,
+            "groups": group_by_topic(day.papers, corpus),
+            "newer_day": newer,
+            "older_day": older,
+        })
+
+
+def topic_pages(corpus: Corpus, page_size: int) -> Iterator[Page]:
+    for topic in corpus.topics:
+        papers = corpus.by_topic.get(topic.slug, [])
+        slices = paginate_topic(topic.slug, papers, page_size)
+        older_pages = slices[1:]
+        feed = FeedLink(f"{topic.name} (RSS)", topic_feed_path(topic.slug), "application/rss+xml")
+        for topic_slice in slices:
+            title = topic.name
+            if not topic_slice.is_front and topic_slice.first_date:
+                title = f"{topic.name}: {topic_slice.first_date.isoformat()} to {topic_slice.last_date.isoformat()}"
+            yield Page(topic_slice.path, "topic.html", {
+                "title": title,
+                "description": topic.description or f"Papers on {topic.name}, newest first.",
+                "og_type": "website",
+                "feeds": (feed,),
+                "topic": topic,
+                "topic_feed": feed,
+                "paper_count": len(papers),
+                "slice": topic_slice,
+                "older_pages": older_pages if topic_slice.is_front else [],
+            })
+
+
+def paper_pages(corpus: Corpus, related: Mapping[str, Sequence[str]]) -> Iterator[Page]:
+    for paper in corpus.papers:
+        yield Page(paper_path(paper.slug), "paper.html", {
+            "title": paper.title,
+            "description": paper.abstract,
+            "og_type": "article",
+            "feeds": (),
+            "paper": paper,
+            "topics": [corpus.topic(slug) for slug in (paper.topics or [paper.primary_topic])],
+            "links": paper_links(paper),
+            "related": [corpus.by_slug[slug] for slug in related.get(paper.slug, ())],
+        })
+
+
+def archive_page(corpus: Corpus) -> Page:
+    counts = {day.date: len(day.papers) for day in corpus.days}
+    series = [
+        TopicSeries(topic.name, relative(archive_path(), topic_path(topic.slug)), Counter(paper.date for paper in corpus.by_topic.get(topic.slug, [])))
+        for topic in corpus.topics
+    ]
+    return Page(archive_path(), "archive.html", {
+        "title": "Archive",
+        "description": f"Every day of papers: {len(corpus.days)} days, {len(corpus.papers)} papers.",
+        "og_type": "website",
+        "feeds": (),
+        "months": months_of(corpus.days),
+        "paper_count": len(corpus.papers),
+        "day_count": len(corpus.days),
+        # The charts are markup made here, so their links are made relative to the archive here.
+        "heatmaps": calendar_heatmap(counts, lambda date: relative(archive_path(), day_path(date))),
+        "timeline": topic_timeline(series),
+    })
+
+
+def search_page() -> Page:
+    return Page(search_path(), "search.html", {
+        "title": "Search",
+        "description": "Search every paper by title, author and abstract.",
+        "og_type": "website",
+        "feeds": (),
+    })
+
+
+def not_found_page() -> Page:
+    return Page(NOT_FOUND_FILE, "404.html", {
+        "title": "Page not found",
+        "description": "There is no page at this address.",
+        "og_type": "website",
+        "feeds": (),
+    }, in_sitemap=False, absolute_links=True)
+
+
+def site_pages(corpus: Corpus, related: Mapping[str, Sequence[str]], page_size: int) -> Iterator[Page]:
+    """Every HTML page of the site, one at a time, cheapest first."""
+    yield home_page(corpus)
+    yield archive_page(corpus)
+    yield search_page()
+    yield not_found_page()
+    yield from day_pages(corpus)
+    yield from topic_pages(corpus, page_size)
+    yield from paper_pages(corpus, related)
+
+
+def page_count(corpus: Corpus, page_size: int) -> int:
+    """How many pages `site_pages` yields, for the progress bar, without building them."""
+    topic_page_total = sum(max(1, math.ceil(len(corpus.by_topic.get(t.slug, [])) / page_size)) for t in corpus.topics)
+    return 4 + len(corpus.days) + topic_page_total + len(corpus.papers)

@@ -1,0 +1,115 @@
+"""The Jinja2 environment every page is rendered through.
+
+Autoescaping is on for every template whatever its name, and undefined names are errors
+(StrictUndefined), so a typo in a template fails the build instead of quietly printing
+nothing, and untrusted text can only reach a page escaped or through `markup.abstract_html`.
+Templates are compiled once per `Renderer` (one per build); a page is one `render` call that
+returns a string, so nothing holds the whole site in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Mapping
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, pass_context
+from jinja2.runtime import Context
+
+from paperroute.config import SiteConfig
+from paperroute.markup import abstract_html, plain_summary
+from paperroute import urls
+from paperroute.urls import absolute, relative
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+PAGE_TEMPLATES = ("home.html", "day.html", "topic.html", "paper.html", "archive.html", "404.html", "search.html")
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+
+
+def long_date(date: dt.date) -> str:
+    """"Thursday 12 March 2026": spelled out here, not by strftime, whose names follow the locale."""
+    return f"{_WEEKDAYS[date.weekday()]} {date.day} {_MONTHS[date.month - 1]} {date.year}"
+
+
+def short_date(date: dt.date) -> str:
+    return f"{date.day} {_MONTHS[date.month - 1][:3]} {date.year}"
+
+
+def month_name(date: dt.date) -> str:
+    return f"{_MONTHS[date.month - 1]} {date.year}"
+
+
+def author_line(authors: list[str], limit: int = 4) -> str:
+    """A card's byline: the first few names, then how many more."""
+    if len(authors) <= limit:
+        return ", ".join(authors)
+    return f"{', '.join(authors[:limit])} and {len(authors) - limit} more"
+
+
+def count_of(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
+
+
+@pass_context
+def _url(context: Context, target: str) -> str:
+    """A link from the page being rendered to `target` (a site path from paperroute.urls).
+
+    Relative everywhere, so the site works under any base URL; absolute only on pages that
+    are served at URLs they do not live at (404.html answers for every missing path).
+    """
+    if context["absolute_links"]:
+        return absolute(context["site"].base_url, target)
+    return relative(context["page_path"], target)
+
+
+class Renderer:
+    """One build's templates, compiled once, plus what every page shows.
+
+    `shared` holds the build-wide template globals (the topic navigation, topic names, the
+    site's feeds); the URL scheme's path functions are globals too, so templates build every
+    link from `paperroute.urls` and nowhere else.
+    """
+
+    def __init__(self, site: SiteConfig, shared: Mapping[str, Any], templates_dir: Path = TEMPLATES_DIR):
+        self.environment = Environment(
+            loader=FileSystemLoader(str(templates_dir)),
+            autoescape=True,
+            undefined=StrictUndefined,
+            auto_reload=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.environment.globals.update(
+            site=site,
+            url=_url,
+            absolute_url=lambda target: absolute(site.base_url, target),
+            home_path=urls.home_path,
+            day_path=urls.day_path,
+            paper_path=urls.paper_path,
+            topic_path=urls.topic_path,
+            topic_feed_path=urls.topic_feed_path,
+            archive_path=urls.archive_path,
+            search_path=urls.search_path,
+            **shared,
+        )
+        self.environment.filters.update(
+            long_date=long_date,
+            short_date=short_date,
+            month_name=month_name,
+            author_line=author_line,
+            abstract_html=abstract_html,
+            summary=plain_summary,
+            count_of=count_of,
+        )
+        self.templates: dict[str, Template] = {
+            name: self.environment.get_template(name) for name in PAGE_TEMPLATES
+        }
+
+    def render(self, template: str, page_path: str, context: Mapping[str, Any], *,
+               absolute_links: bool = False) -> str:
+        return self.templates[template].render(page_path=page_path, absolute_links=absolute_links, **context)

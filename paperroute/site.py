@@ -1,0 +1,156 @@
+"""content/ → site/: load the store, group it, plan the pages, render and write them.
+
+Each stage is its own module (store → corpus → related → pages → render → SiteWriter); this
+one only runs them in order and counts what happened. Every file goes through one
+`SiteWriter`, so output is atomic, unchanged bytes are not rewritten, and files a previous
+build wrote that this one did not are pruned at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
+
+from paperroute.config import Config, SiteConfig
+from paperroute.corpus import Corpus, build_corpus
+from paperroute.errors import InputError
+from paperroute.feeds import write_feeds
+from paperroute.output import SiteWriter
+from paperroute.pages import SITE_FEEDS, nav_topics, page_count, site_pages
+from paperroute.progress import progress
+from paperroute.related import related_papers
+from paperroute.render import TEMPLATES_DIR, Renderer
+from paperroute.store import ContentStore
+from paperroute.topics import load_taxonomy
+from paperroute.urls import absolute, output_file
+
+ASSETS_DIR = "assets"
+SITEMAP_FILE = "sitemap.xml"
+ROBOTS_FILE = "robots.txt"
+# The sitemaps protocol caps one file at 50,000 URLs; past that, sitemap.xml becomes an index.
+SITEMAP_LIMIT = 50_000
+# A build deletes every file in its output folder that it did not write, so it only builds into
+# an empty folder or one that carries this mark of an earlier build: a mistyped `--out ~` or
+# `--out content` must fail, not empty someone's home folder.
+BUILD_MARK = ".paperroute-site"
+BUILD_MARK_TEXT = "This folder is written by `paperroute build`: files the latest build did not write are deleted.\n"
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What one build did, for the command's summary line and for tests."""
+
+    out_dir: Path
+    papers: int
+    days: int
+    pages: int
+    written: int
+    unchanged: int
+    removed: int
+
+    def summary(self) -> str:
+        return (
+            f"built {self.out_dir}/: {self.pages:,} pages from {self.papers:,} papers over {self.days:,} days "
+            f"({self.written:,} files written, {self.unchanged:,} unchanged, {self.removed:,} removed)"
+        )
+
+
+def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool = False,
+               templates_dir: Path = TEMPLATES_DIR) -> BuildReport:
+    """Build the whole site from `content_dir` into `out_dir`."""
+    check_out_dir(Path(out_dir), Path(content_dir), Path(templates_dir))
+    corpus = build_corpus(ContentStore(content_dir).load(), load_taxonomy(content_dir).topics)
+    site = config.site
+    writer = SiteWriter(out_dir)
+    writer.write(BUILD_MARK, BUILD_MARK_TEXT)
+
+    pages = write_pages(corpus, site, writer, templates_dir, quiet=quiet)
+    write_assets(templates_dir / ASSETS_DIR, writer)
+    write_robots(site, writer)
+
+    # The build's other outputs: one call each, all through the same writer, after the pages.
+    write_feeds(corpus, site, writer)
+
+    removed = writer.prune()
+    return BuildReport(out_dir=Path(out_dir), papers=len(corpus.papers), days=len(corpus.days), pages=pages,
+                       written=writer.written, unchanged=writer.unchanged, removed=removed)
+
+
+def check_out_dir(out_dir: Path, content_dir: Path, templates_dir: Path) -> None:
+    """Refuse an output folder whose pruning would delete files the build does not own."""
+    out = out_dir.resolve()
+    for source, what in ((content_dir, "the content store"), (templates_dir, "the templates")):
+        inside = source.resolve()
+        if out == inside or out in inside.parents or inside in out.parents:
+            raise InputError(f"the output folder must not hold or be inside {what} ({source})", out_dir)
+    if out.is_file():
+        raise InputError("the output folder is a file", out_dir)
+    if out.is_dir() and any(out.iterdir()) and not (out / BUILD_MARK).is_file():
+        raise InputError(f"not empty and not an earlier build (no {BUILD_MARK}); "
+                         "a build deletes what it did not write, so choose an empty or new folder", out_dir)
+
+
+def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_dir: Path, *,
+                quiet: bool = False) -> int:
+    """Render and write every HTML page, one at a time, then the sitemap that lists them."""
+    renderer = Renderer(site, {
+        "nav_topics": nav_topics(corpus),
+        "topic_names": {topic.slug: topic.name for topic in corpus.topics},
+        "site_feeds": SITE_FEEDS,
+    }, templates_dir)
+    related = related_papers(corpus.papers)
+    sitemap_paths: list[str] = []
+    pages = site_pages(corpus, related, site.topic_page_size)
+    total = page_count(corpus, site.topic_page_size)
+    count = 0
+    for page in progress(pages, total=total, label="pages", quiet=quiet):
+        html = renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
+        writer.write(output_file(page.path), html)
+        if page.in_sitemap:
+            sitemap_paths.append(page.path)
+        count += 1
+    write_sitemap(sitemap_paths, site, writer)
+    return count
+
+
+def write_assets(assets_dir: Path, writer: SiteWriter) -> None:
+    """Copy templates/assets/ (stylesheet, favicon, scripts) byte for byte into site/assets/."""
+    if not assets_dir.is_dir():
+        return
+    for path in sorted(assets_dir.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            writer.write(f"{ASSETS_DIR}/{path.relative_to(assets_dir).as_posix()}", path.read_bytes())
+
+
+def _urlset(urls: list[str]) -> str:
+    entries = "".join(f"<url><loc>{xml_escape(url)}</loc></url>\n" for url in urls)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{entries}</urlset>\n')
+
+
+def sitemap_files(paths: list[str], base_url: str) -> list[tuple[str, str]]:
+    """sitemap.xml, or above the protocol's limit an index of numbered sitemaps.
+
+    No <lastmod>: the only honest date would come from the clock, which would make two
+    builds of the same content differ.
+    """
+    urls = [absolute(base_url, path) for path in sorted(paths)]
+    if len(urls) <= SITEMAP_LIMIT:
+        return [(SITEMAP_FILE, _urlset(urls))]
+    parts = [urls[start:start + SITEMAP_LIMIT] for start in range(0, len(urls), SITEMAP_LIMIT)]
+    files = [(f"sitemap-{number}.xml", _urlset(part)) for number, part in enumerate(parts, start=1)]
+    index_entries = "".join(f"<sitemap><loc>{xml_escape(absolute(base_url, name))}</loc></sitemap>\n" for name, _ in files)
+    index = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+             f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{index_entries}</sitemapindex>\n')
+    return [(SITEMAP_FILE, index), *files]
+
+
+def write_sitemap(paths: list[str], site: SiteConfig, writer: SiteWriter) -> None:
+    for name, text in sitemap_files(paths, site.base_url):
+        writer.write(name, text)
+
+
+def write_robots(site: SiteConfig, writer: SiteWriter) -> None:
+    writer.write(ROBOTS_FILE, f"User-agent: *\nAllow: /\nSitemap: {absolute(site.base_url, SITEMAP_FILE)}\n")
+
