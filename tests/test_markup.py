@@ -1,0 +1,59 @@
+"""Abstract Markdown → HTML: sanitised, and the plain-text fast path agrees with Markdown."""
+
+from __future__ import annotations
+
+import re
+
+from bs4 import BeautifulSoup
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from paperroute.markup import _CLEANER, _markdown_with_links, _needs_markdown, _plain_paragraphs, abstract_html, plain_summary
+
+
+def test_hostile_markdown_is_neutralised() -> None:
+    html = str(abstract_html(
+        "[a](javascript:alert(1)) [b](JAVASCRIPT:alert(2)) [c](data:text/html,x) [d](../../etc/passwd)\n\n"
+        "<script>alert(3)</script><img src=x onerror=alert(4)><a href='javascript:alert(5)'>e</a>"
+    ))
+    document = BeautifulSoup(html, "html.parser")
+    assert [tag.name for tag in document.find_all(True)] == ["p", "a", "a", "a", "a", "p"]
+    assert all(anchor.get("href") is None for anchor in document.find_all("a"))
+    assert document.find_all("p")[1].get_text() == (
+        "<script>alert(3)</script><img src=x onerror=alert(4)><a href='javascript:alert(5)'>e</a>")
+
+
+def test_markdown_and_bare_links_render() -> None:
+    html = str(abstract_html("Some **bold** and *em*; `code`; code at https://github.com/x/y. See [p](https://p.org)."))
+    assert "<strong>bold</strong>" in html and "<em>em</em>" in html and "<code>code</code>" in html
+    assert '<a href="https://github.com/x/y" rel="nofollow noopener noreferrer">https://github.com/x/y</a>.' in html
+    assert '<a href="https://p.org" rel="nofollow noopener noreferrer">p</a>' in html
+
+
+def test_angle_bracket_words_stay_visible() -> None:
+    assert str(abstract_html("Models that <think> before answering.")) == "<p>Models that &lt;think&gt; before answering.</p>"
+
+
+plain_text = st.lists(
+    st.sampled_from(list("abcXYZ 0123456789.,;:()-+=>#!?'\"/%$^~|{}\n") + ["https://ex.org/a", " http://q.io/x_y ", "\n\n"]),
+    max_size=60,
+).map("".join)
+
+
+def rendered(html: str) -> str:
+    """HTML as a browser lays it out: white-space runs are one space, none at a paragraph's edges."""
+    collapsed = " ".join(_CLEANER.clean(html).split())
+    return re.sub(r"\s*(</?p>)\s*", r"\1", collapsed)
+
+
+@settings(max_examples=500, deadline=None)
+@given(plain_text)
+def test_the_fast_path_renders_what_markdown_renders(text: str) -> None:
+    if not _needs_markdown(text):
+        assert rendered(_plain_paragraphs(text)) == rendered(_markdown_with_links(text))
+
+
+def test_plain_summary_cuts_at_a_word() -> None:
+    assert plain_summary("short  text\nhere") == "short text here"
+    summary = plain_summary("word " * 100, limit=22)
+    assert summary == "word word word word…"

@@ -1,0 +1,90 @@
+"""Related papers: similar papers first, never the paper itself, the same answer every time."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import make_paper
+from paperroute.model import Paper
+from paperroute.related import related_papers, terms
+
+CLUSTERS = {
+    "decoding": "speculative decoding draft model verification acceptance tokens latency",
+    "protein": "protein folding structure prediction residues diffusion backbone",
+    "legal": "legal contracts clauses court judgments statutes lawyers",
+}
+
+
+def clustered() -> list[Paper]:
+    papers = []
+    for name, words in CLUSTERS.items():
+        vocabulary = words.split()
+        for n in range(6):
+            chosen = " ".join(vocabulary[(n + k) % len(vocabulary)] for k in range(5))
+            paper = make_paper(f"{name.title()} study {n}", abstract=f"We study {chosen} in depth, variant {n}.")
+            paper.slug = f"{name}-{n}"
+            papers.append(paper)
+    return papers
+
+
+def test_related_papers_come_from_the_same_subject() -> None:
+    related = related_papers(clustered())
+    for slug, others in related.items():
+        cluster = slug.rsplit("-", 1)[0]
+        assert len(others) == 5
+        assert all(other.rsplit("-", 1)[0] == cluster for other in others), (slug, others)
+        assert slug not in others and len(set(others)) == len(others)
+
+
+def test_the_order_of_the_input_does_not_change_the_answer() -> None:
+    papers = clustered()
+    expected = related_papers(papers)
+    shuffled = papers[:]
+    random.Random(7).shuffle(shuffled)
+    assert related_papers(shuffled) == expected
+    # Capped postings (the 100,000-paper setting, in miniature) are order-independent too.
+    assert related_papers(shuffled, postings_per_term=3) == related_papers(papers, postings_per_term=3)
+
+
+def test_a_paper_with_nothing_in_common_gets_no_related_papers() -> None:
+    papers = clustered()
+    loner = make_paper("Xylophone Acoustics", abstract="Marimba resonators and mallets.")
+    loner.slug = "loner"
+    assert related_papers([*papers, loner])["loner"] == []
+
+
+def test_terms_weigh_the_title_double_and_drop_filler_words() -> None:
+    counts = terms(make_paper("Sparse Attention", abstract="We propose sparse kernels for the attention."))
+    assert counts["sparse"] == 3 and counts["attention"] == 3 and counts["kernels"] == 1
+    assert "propose" not in counts and "the" not in counts and "for" not in counts
+
+
+def test_bounded_postings_still_find_near_duplicates() -> None:
+    """With every term's list capped at 2 papers, a paper still finds its closest twin."""
+    papers = clustered()
+    twin = make_paper("Decoding study 0", abstract=papers[0].abstract)
+    twin.slug = "decoding-twin"
+    related = related_papers([*papers, twin], postings_per_term=2)
+    assert related["decoding-twin"][0] == "decoding-0"
+
+
+words = st.sampled_from("attention decoding protein legal sparse tokens kernels folding court draft model".split())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(words, min_size=0, max_size=8), min_size=1, max_size=12), st.integers(1, 6))
+def test_related_lists_are_well_formed(abstracts: list[list[str]], count: int) -> None:
+    papers = []
+    for n, abstract in enumerate(abstracts):
+        paper = make_paper(f"Paper {n}", abstract=" ".join(abstract))
+        paper.slug = f"paper-{n}"
+        papers.append(paper)
+    related = related_papers(papers, count)
+    assert set(related) == {paper.slug for paper in papers}
+    for slug, others in related.items():
+        assert len(others) <= count and slug not in others and len(set(others)) == len(others)
+        assert set(others) <= set(related)
+    assert related_papers(list(reversed(papers)), count) == related
