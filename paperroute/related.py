@@ -24,7 +24,8 @@ RELATED_COUNT = 5
 TERMS_PER_PAPER = 12
 POSTINGS_PER_TERM = 48
 
-_TOKEN = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+# Hyphenated words are split: "long-context" and "long context" must meet on "context".
+_TOKEN = re.compile(r"[a-z][a-z0-9]*")
 # Words every abstract uses; IDF would push them down anyway, but dropping them up front
 # keeps the counting cheap and stops a short abstract's top terms being filler.
 _STOPWORDS = frozenset(
@@ -44,13 +45,26 @@ _STOPWORDS = frozenset(
 )
 
 
+def singular(word: str) -> str:
+    """A plural folded onto its singular ("agents" → "agent", "studies" → "study").
+
+    The one stemming rule that pays for itself on paper abstracts; a full stemmer merges
+    words that differ in meaning ("generalisation", "general").
+    """
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
 def terms(paper: Paper) -> Counter[str]:
     """Term counts for one paper: title words twice, abstract words once."""
     counts: Counter[str] = Counter()
     for text, weight in ((paper.title, 2), (paper.abstract, 1)):
         for token in _TOKEN.findall(text.lower()):
             if len(token) > 2 and token not in _STOPWORDS:
-                counts[token] += weight
+                counts[singular(token)] += weight
     return counts
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import make_paper
 from paperroute.model import Paper
-from paperroute.related import related_papers, terms
+from paperroute.related import related_papers, singular, terms
 
 CLUSTERS = {
     "decoding": "speculative decoding draft model verification acceptance tokens latency",
@@ -57,9 +57,16 @@ def test_a_paper_with_nothing_in_common_gets_no_related_papers() -> None:
 
 
 def test_terms_weigh_the_title_double_and_drop_filler_words() -> None:
-    counts = terms(make_paper("Sparse Attention", abstract="We propose sparse kernels for the attention."))
-    assert counts["sparse"] == 3 and counts["attention"] == 3 and counts["kernels"] == 1
+    counts = terms(make_paper("Sparse Attention Kernel", abstract="We propose sparse kernels for the attention."))
+    assert counts["sparse"] == 3 and counts["attention"] == 3 and counts["kernel"] == 3
     assert "propose" not in counts and "the" not in counts and "for" not in counts
+
+
+def test_hyphens_split_and_plurals_fold() -> None:
+    counts = terms(make_paper("Long-Context Agents", abstract="Surveys of long context agent memories."))
+    assert counts["long"] == 3 and counts["context"] == 3 and counts["agent"] == 3
+    assert counts["survey"] == 1 and counts["memory"] == 1
+    assert singular("loss") == "loss" and singular("corpus") == "corpus" and singular("analysis") == "analysis"
 
 
 def test_bounded_postings_still_find_near_duplicates() -> None:
