@@ -13,10 +13,10 @@ from types import ModuleType
 
 from paperroute.errors import InputError
 from paperroute.model import Paper
-from paperroute.sources import capture
+from paperroute.sources import arxiv_feed, capture, hf_json, saved_html
 
 # Most specific first: structured formats before the plain-text capture, which is the fallback.
-PARSERS: tuple[ModuleType, ...] = (capture,)
+PARSERS: tuple[ModuleType, ...] = (hf_json, arxiv_feed, saved_html, capture)
 
 
 def read_text(path: Path) -> str:
