@@ -38,6 +38,13 @@ class DigestConfig:
     send_empty: bool = False
     # Messages per second at most when sending; 0 means as fast as the server takes them.
     rate_limit: float = 0.0
+    # The SQLite file recording what was sent, so a rerun resumes instead of repeating.
+    ledger: str = "digest-ledger.sqlite3"
+    # Tries per message (temporary refusals, cut-off runs) before it is given up as refused.
+    max_attempts: int = 3
+    # Papers listed in one message at most (the day's first, most upvoted first); the rest are a
+    # link to the day's page. Keeps a message under Gmail's 102 KB clipping; 0: no limit.
+    max_papers: int = 50
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class SmtpConfig:
     # "none", "starttls" or "tls" (implicit TLS, usually port 465).
     security: str = "none"
     timeout: float = 30.0
+    # CA bundle to verify the server's certificate with (a private CA); default: the system's.
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,177 @@
+"""Email one day's papers to each subscriber, filtered by their topics and keywords.
+
+`--outbox DIR` writes one .eml file per subscriber; `--send` delivers over SMTP (settings in
+paperroute.yaml, host, port, user and password from PAPERROUTE_SMTP_* in the environment),
+recording each message in a ledger so that a rerun after a crash sends what is left and
+nothing twice. With neither, it checks the subscribers file and says what it would send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from paperroute.commands.ingest import iso_date
+from paperroute.config import DEFAULT_CONFIG_FILE, Config, load_config
+from paperroute.corpus import OTHER, build_corpus
+from paperroute.digest.compose import DigestEdition, message_bytes
+from paperroute.digest.ledger import Ledger
+from paperroute.digest.send import Delivery, DeliveryReport, Message, SmtpMailer, deliver
+from paperroute.digest.subscribers import DEFAULT_SUBSCRIBERS_FILE, DaySelector, Subscriber, load_subscribers
+from paperroute.errors import InputError
+from paperroute.model import Day, Paper, Topic
+from paperroute.output import write_if_changed
+from paperroute.progress import progress
+from paperroute.store import ContentStore
+from paperroute.text import slugify
+from paperroute.topics import load_taxonomy
+
+HELP = "email the day's papers to subscribers (.eml files or SMTP)"
+
+_PLAIN_ADDRESS = re.compile(r"[a-z0-9._+-]+@[a-z0-9.-]+")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", type=iso_date, default=None, metavar="YYYY-MM-DD",
+                        help="the day to send (default: the latest day in the store)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--outbox", type=Path, default=None, metavar="DIR", help="write one .eml file per subscriber into DIR")
+    mode.add_argument("--send", action="store_true", help="deliver over SMTP (settings: paperroute.yaml smtp section)")
+    parser.add_argument("--subscribers", type=Path, default=DEFAULT_SUBSCRIBERS_FILE, metavar="FILE",
+                        help="the subscribers file (default: subscribers.yaml)")
+    parser.add_argument("--ledger", type=Path, default=None, metavar="FILE",
+                        help="the delivery ledger for --send (default: the digest.ledger setting, digest-ledger.sqlite3)")
+
+
+@dataclass
+class DigestPlan:
+    """The day's edition and who gets which papers of it."""
+
+    edition: DigestEdition
+    subscribers: list[Subscriber]
+    selector: DaySelector
+    send_empty: bool
+    skipped: int = 0
+
+    def recipients(self, quiet: bool) -> Iterator[tuple[Subscriber, list[Paper]]]:
+        """Each subscriber with their papers; those left with none are counted and skipped."""
+        for subscriber in progress(self.subscribers, total=len(self.subscribers), label="digest", quiet=quiet):
+            papers = self.selector.select(subscriber)
+            if not papers and not self.send_empty:
+                self.skipped += 1
+                continue
+            yield subscriber, papers
+
+
+def _check_settings(config: Config, config_path: Path) -> None:
+    if config.digest.max_attempts < 1:
+        raise InputError("digest.max_attempts: must be at least 1", config_path)
+    if config.digest.rate_limit < 0:
+        raise InputError("digest.rate_limit: must be 0 (no limit) or more", config_path)
+
+
+def load_day(content_dir: Path, date: dt.date | None) -> tuple[Day, list[Topic], set[str]]:
+    """The day's papers, the topics in taxonomy order, and every topic slug a filter may name."""
+    papers = ContentStore(content_dir).load()
+    taxonomy = load_taxonomy(content_dir)
+    corpus = build_corpus(papers, taxonomy.topics)
+    if date is None:
+        if corpus.latest_day is None:
+            raise InputError("the content store has no papers yet", content_dir)
+        day = corpus.latest_day
+    else:
+        day = corpus.by_date.get(date) or Day(date=date, papers=[])
+    known_topics = {topic.slug for topic in corpus.topics} | {OTHER.slug}
+    return day, corpus.topics, known_topics
+
+
+def plan_digest(content_dir: Path, date: dt.date | None, subscribers_file: Path, config: Config) -> DigestPlan:
+    day, topics, known_topics = load_day(content_dir, date)
+    subscribers = load_subscribers(subscribers_file, known_topics)
+    edition = DigestEdition(day.date, day.papers, topics, config.site, config.digest)
+    return DigestPlan(edition, subscribers, DaySelector(day.papers), config.digest.send_empty)
+
+
+def eml_name(subscriber: Subscriber) -> str:
+    """The outbox file for a subscriber: the address itself when it is made of plain characters."""
+    if _PLAIN_ADDRESS.fullmatch(subscriber.key):
+        return f"{subscriber.key}.eml"
+    return f"{slugify(subscriber.key)}-{hashlib.sha256(subscriber.key.encode('utf-8')).hexdigest()[:8]}.eml"
+
+
+def write_outbox(plan: DigestPlan, outbox: Path, quiet: bool) -> str:
+    written = unchanged = 0
+    for subscriber, papers in plan.recipients(quiet):
+        path = outbox / eml_name(subscriber)
+        try:
+            changed = write_if_changed(path, message_bytes(plan.edition.compose(subscriber, papers)))
+        except OSError as err:
+            raise InputError(f"cannot write the message ({err.strerror})", path) from None
+        written += changed
+        unchanged += not changed
+    edition = plan.edition
+    kept = f" ({unchanged} unchanged)" if unchanged else ""
+    return (f"digest {edition.date}: {edition.total} papers, {written + unchanged} written to {outbox}{kept}, "
+            f"{plan.skipped} skipped (empty)")
+
+
+def send_digest(plan: DigestPlan, config: Config, ledger_path: Path, quiet: bool) -> DeliveryReport:
+    edition = plan.edition
+
+    def deliveries() -> Iterator[Delivery]:
+        for subscriber, papers in plan.recipients(quiet):
+            def compose(subscriber: Subscriber = subscriber, papers: list[Paper] = papers) -> Message:
+                message = edition.compose(subscriber, papers)
+                return Message(str(message["Message-ID"]), message_bytes(message))
+            yield Delivery(subscriber.key, subscriber.email, compose)
+
+    with Ledger(ledger_path) as ledger, SmtpMailer(config.smtp, edition.sender) as mailer:
+        return deliver(edition.date, deliveries(), ledger, mailer,
+                       rate_limit=config.digest.rate_limit, max_attempts=config.digest.max_attempts)
+
+
+def send_summary(plan: DigestPlan, report: DeliveryReport) -> str:
+    edition = plan.edition
+    refused = len(report.refused) + report.refused_before
+    parts = [f"digest {edition.date}: {edition.total} papers, {report.sent} sent, {plan.skipped} skipped (empty), "
+             f"{refused} refused"]
+    if report.already_sent:
+        parts.append(f"{report.already_sent} already sent")
+    if report.deferred:
+        parts.append(f"{len(report.deferred)} deferred")
+    if report.resent:
+        parts.append(f"{report.resent} resent after an interrupted run")
+    return ", ".join(parts)
+
+
+def preview_summary(plan: DigestPlan, quiet: bool) -> str:
+    count = sum(1 for _ in plan.recipients(quiet))
+    edition = plan.edition
+    return (f"digest {edition.date}: {edition.total} papers, {count} to send, {plan.skipped} skipped (empty); "
+            "nothing sent (use --outbox DIR or --send)")
+
+
+def run(args: argparse.Namespace) -> int:
+    config_path = args.config or DEFAULT_CONFIG_FILE
+    config = load_config(args.config)
+    _check_settings(config, config_path)
+    plan = plan_digest(args.content, args.date, args.subscribers, config)
+    if args.outbox is not None:
+        print(write_outbox(plan, args.outbox, args.quiet))
+        return 0
+    if not args.send:
+        print(preview_summary(plan, args.quiet))
+        return 0
+    report = send_digest(plan, config, args.ledger or Path(config.digest.ledger), args.quiet)
+    for recipient, reply in report.refused:
+        print(f"paperroute: refused {recipient}: {reply}", file=sys.stderr)
+    for recipient, reply in report.deferred:
+        print(f"paperroute: deferred {recipient}: {reply} (the next run tries again)", file=sys.stderr)
+    print(send_summary(plan, report))
+    return 0

@@ -1,0 +1,269 @@
+"""Deliver composed digests over SMTP, one connection for many messages, recorded in the ledger.
+
+How each kind of trouble ends:
+- a recipient the server refuses for good (5xx to RCPT or DATA) is recorded "refused" with
+  the server's reply, reported, and never tried again; the run goes on with the others;
+- a temporary refusal (4xx) is recorded "deferred" and tried again by the next run, at most
+  `max_attempts` times in all, then given up as refused;
+- a dropped connection (the server closed it, 421, a reset) is reopened once and the message
+  tried again on the new connection;
+- a server that cannot be reached, a TLS or login failure, or a sender the server refuses
+  stops the run with one line (`DeliveryError`); every message not yet recorded "sent" is sent
+  by the next run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import smtplib
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from typing import Callable, Iterable
+
+from paperroute.config import SmtpConfig
+from paperroute.digest.ledger import DEFERRED, REFUSED, SENDING, SENT, Ledger
+from paperroute.errors import InputError
+from paperroute.text import clean_line
+
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# Errors that mean the connection is gone, not that the message is bad.
+_CONNECTION_LOST = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, socket.timeout)
+
+
+class DeliveryError(InputError):
+    """The run cannot go on (server unreachable, TLS, login, sender refused); a rerun resumes."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One composed message, ready for the wire."""
+
+    message_id: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message owed to one subscriber, composed only if the ledger says it is still owed."""
+
+    subscriber: str  # the ledger key
+    recipient: str
+    compose: Callable[[], Message]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status: str  # SENT, REFUSED or DEFERRED
+    reply: str
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    # Done by earlier runs: sent, or refused for good.
+    already_sent: int = 0
+    refused_before: int = 0
+    # This run's refusals and deferrals, with the server's reply, to report one per line.
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    # Messages cut off by an earlier run, sent again (see paperroute.digest.ledger).
+    resent: int = 0
+
+
+def _reply_text(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return clean_line(f"{code} {text}")
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return clean_line(str(error)) or type(error).__name__
+
+
+class SmtpMailer:
+    """One SMTP session, opened on first use, reused for every message, reopened when dropped."""
+
+    def __init__(self, config: SmtpConfig, sender: str):
+        self.config = config
+        self.envelope_sender = parseaddr(sender)[1]
+        self.where = f"smtp {config.host}:{config.port}"
+        self._smtp: smtplib.SMTP | None = None
+        self.connections = 0
+        if config.user and not config.password:
+            raise DeliveryError(f"{self.where}: smtp.user is set but PAPERROUTE_SMTP_PASSWORD is not")
+        if config.user and config.security == "none" and config.host not in _LOOPBACK_HOSTS:
+            raise DeliveryError(f"{self.where}: refusing to send the password unencrypted; "
+                                "set smtp.security to starttls or tls")
+
+    def __enter__(self) -> SmtpMailer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.config.ca_file)
+
+    def _connect(self) -> smtplib.SMTP:
+        config = self.config
+        try:
+            if config.security == "tls":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout,
+                                                      context=self._tls_context())
+            else:
+                smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+            try:
+                smtp.ehlo()
+                if config.security == "starttls":
+                    if not smtp.has_extn("starttls"):
+                        raise DeliveryError(f"{self.where}: the server does not offer STARTTLS")
+                    smtp.starttls(context=self._tls_context())
+                    smtp.ehlo()
+                if config.user:
+                    smtp.login(config.user, config.password or "")
+            except BaseException:
+                smtp.close()
+                raise
+        except ssl.SSLCertVerificationError as err:
+            raise DeliveryError(f"{self.where}: TLS certificate not trusted ({err.verify_message}); "
+                                "set smtp.ca_file for a private CA") from None
+        except ssl.SSLError as err:
+            raise DeliveryError(f"{self.where}: TLS failed ({_reason(err)})") from None
+        except smtplib.SMTPAuthenticationError as err:
+            raise DeliveryError(f"{self.where}: login refused for {config.user} "
+                                f"({_reply_text(err.smtp_code, err.smtp_error)})") from None
+        except smtplib.SMTPException as err:
+            raise DeliveryError(f"{self.where}: {_reason(err)}") from None
+        except OSError as err:
+            raise DeliveryError(f"{self.where}: cannot connect ({_reason(err)})") from None
+        self.connections += 1
+        return smtp
+
+    def close(self) -> None:
+        if self._smtp is None:
+            return
+        smtp, self._smtp = self._smtp, None
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    def connect(self) -> None:
+        """Open the session unless one is open: a dead server is found before a message is marked."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+
+    def send(self, recipient: str, data: bytes) -> SendResult:
+        """Send one message; a dropped connection is reopened once and the message tried again."""
+        for attempt in (1, 2):
+            if self._smtp is None:
+                self._smtp = self._connect()
+            try:
+                return self._transaction(self._smtp, recipient, data)
+            except _CONNECTION_LOST as err:
+                self._drop()
+                if attempt == 2:
+                    raise DeliveryError(f"{self.where}: connection lost twice in a row ({_reason(err)})") from None
+        raise AssertionError("unreachable")
+
+    def _transaction(self, smtp: smtplib.SMTP, recipient: str, data: bytes) -> SendResult:
+        code, message = smtp.mail(self.envelope_sender)
+        if code != 250:
+            return self._failed(smtp, code, message, sender_step=True)
+        code, message = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            return self._failed(smtp, code, message)
+        try:
+            code, message = smtp.data(data)
+        except smtplib.SMTPDataError as err:
+            return self._failed(smtp, err.smtp_code, err.smtp_error)
+        if code != 250:
+            return self._failed(smtp, code, message)
+        return SendResult(SENT, _reply_text(code, message))
+
+    def _failed(self, smtp: smtplib.SMTP, code: int, message: bytes | str, *, sender_step: bool = False) -> SendResult:
+        reply = _reply_text(code, message)
+        if code == 421 or code < 0:
+            # 421: the server is closing the connection; smtplib reports a dead socket as -1.
+            raise smtplib.SMTPServerDisconnected(reply)
+        smtp.rset()
+        if sender_step and code >= 500:
+            raise DeliveryError(f"{self.where}: the server refused the sender {self.envelope_sender} ({reply})")
+        return SendResult(REFUSED if code >= 500 else DEFERRED, reply)
+
+
+class Pacer:
+    """At most `rate` messages a second, evenly spaced; no burst to catch up after a slow spell."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._next: float | None = None
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = self._clock()
+        if self._next is not None and self._next > now:
+            self._sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
+
+
+def deliver(day: dt.date, deliveries: Iterable[Delivery], ledger: Ledger, mailer: SmtpMailer, *,
+            rate_limit: float = 0.0, max_attempts: int = 3) -> DeliveryReport:
+    """Send each delivery the ledger does not show as done, recording it before and after."""
+    report = DeliveryReport()
+    try:
+        _deliver_each(day, deliveries, ledger, mailer, Pacer(rate_limit), max_attempts, report)
+    except DeliveryError as err:
+        raise DeliveryError(f"{err.message}; {report.sent} sent before that, run again to resume") from None
+    return report
+
+
+def _deliver_each(day: dt.date, deliveries: Iterable[Delivery], ledger: Ledger, mailer: SmtpMailer, pacer: Pacer,
+                  max_attempts: int, report: DeliveryReport) -> None:
+    known = ledger.entries(day)
+    for delivery in deliveries:
+        entry = known.get(delivery.subscriber)
+        if entry is not None and entry.status == SENT:
+            report.already_sent += 1
+            continue
+        if entry is not None and entry.status == REFUSED:
+            report.refused_before += 1
+            continue
+        if entry is not None and entry.attempts >= max_attempts:
+            last = entry.reply if entry.status == DEFERRED else "cut off mid-send"
+            reply = f"gave up after {entry.attempts} attempts; last: {last}"
+            ledger.finish(day, delivery.subscriber, REFUSED, reply)
+            report.refused.append((delivery.recipient, reply))
+            continue
+        if entry is not None and entry.status == SENDING:
+            report.resent += 1
+        message = delivery.compose()
+        pacer.wait()
+        # Only a message that is about to reach a live connection counts as an attempt.
+        mailer.connect()
+        attempt = ledger.begin(day, delivery.subscriber, message.message_id)
+        result = mailer.send(delivery.recipient, message.data)
+        status = REFUSED if result.status == DEFERRED and attempt >= max_attempts else result.status
+        ledger.finish(day, delivery.subscriber, status, result.reply)
+        if status == SENT:
+            report.sent += 1
+        elif status == REFUSED:
+            report.refused.append((delivery.recipient, result.reply))
+        else:
+            report.deferred.append((delivery.recipient, result.reply))
