@@ -14,7 +14,6 @@ compiled once, into one alternation, and a text is scanned once per topic.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +63,8 @@ class _Rules:
         found: dict[int, int] = {}
         for match in self.scan.finditer(text):
             start = match.start()
+            if match.end() == start:  # a zero-width rule (a lone lookahead) names nothing
+                continue
             # The alternation took the first rule that matches here; find that one.
             rule = next(index for index, pattern in enumerate(self.each) if pattern.match(text, start))
             found[rule] = found.get(rule, 0) + 1
@@ -239,7 +240,7 @@ def _rule_list(entry: tuple[yaml.Node, yaml.Node] | None, path: Path, slug: str)
             raise bad(f"is not a valid regular expression: {err.msg}") from None
         if compiled.groups:
             raise bad("has a capturing group: write (?:...) to group")
-        if re.fullmatch(rule, ""):
+        if compiled.fullmatch(""):
             raise bad("matches empty text, so it would match every paper")
         rules.append(rule)
     return rules
@@ -256,11 +257,10 @@ def _compile(rules: list[str]) -> _Rules | None:
                   each=tuple(re.compile(_WHOLE_WORDS.format(rule)) for rule in rules))
 
 
-def _mapping(node: yaml.Node, path: Path, what: str, allowed: Iterable[str]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+def _mapping(node: yaml.Node, path: Path, what: str, allowed: tuple[str, ...]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
     """A mapping's entries by key; unknown and repeated keys are errors (they are typos)."""
     if not isinstance(node, yaml.MappingNode):
         raise InputError(f"{what} must be a mapping of keys to values", path, _line(node))
-    allowed = tuple(allowed)
     entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for key_node, value_node in node.value:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None

@@ -152,6 +152,13 @@ def test_ties_keep_taxonomy_order(fruit):
     assert fruit.assign("Cherry date banana", "") == ["beta", "gamma", "delta"]
 
 
+def test_a_zero_width_rule_matches_nothing(tmp_path):
+    write_taxonomy(tmp_path, "topics:\n  - {slug: edges, name: Edges, patterns: ['(?=-)', edge]}\n")
+    taxonomy = load_taxonomy(tmp_path)
+    assert taxonomy.assign("Words - and - more - words", "") == ["other"]
+    assert taxonomy.assign("An edge", "") == ["edges"]
+
+
 def test_links_are_not_evidence(fruit):
     assert fruit.assign("Kiwi", "See https://example.org/apple/apricot and www.apple.com/banana.") == ["other"]
 
