@@ -16,7 +16,7 @@ from paperroute import __version__
 from paperroute.errors import InputError
 
 # In the order `--help` lists them.
-COMMANDS = ("ingest", "fetch", "build", "serve", "digest")
+COMMANDS = ("ingest", "fetch", "build", "serve", "digest", "update")
 DEFAULT_COMMAND = "build"
 
 

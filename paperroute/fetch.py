@@ -129,7 +129,8 @@ def http_get(url: str, params: Mapping[str, str], *, timeout: float, policy: Ret
             if wait > policy.longest_wait:
                 raise InputError(f"{last_problem}; the server asks to wait {wait:.0f}s, try again later", full_url)
             time.sleep(wait)
-    raise InputError(f"{last_problem} (gave up after {policy.attempts} attempts)", full_url)
+    tries = f"{policy.attempts} attempts" if policy.attempts > 1 else "1 attempt, no retries"
+    raise InputError(f"{last_problem} (gave up after {tries})", full_url)
 
 
 def save_response(body: bytes, folder: Path, stem: str, suffix: str) -> tuple[Path, bool]:

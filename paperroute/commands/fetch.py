@@ -76,10 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_network_arguments(parser)
 
 
-def ingest_fetched(fetched: Fetched, content_dir: Path, listing_date: dt.date | None, today: dt.date,
+def ingest_fetched(fetched: list[Fetched], content_dir: Path, listing_date: dt.date | None, today: dt.date,
                    quiet: bool) -> IngestResult:
-    """Ingest a saved response; a rejection names the saved file, which stays for a look."""
-    result = ingest([fetched.path], content_dir, listing_date=listing_date, today=today, quiet=quiet)
+    """Ingest saved responses; a rejection names the saved file, which stays for a look."""
+    result = ingest([item.path for item in fetched], content_dir, listing_date=listing_date, today=today, quiet=quiet)
     if result.rejected:
         err = result.rejected[0]
         raise InputError(f"{err.message} (the response is kept in this file)", err.path, err.line)
@@ -112,6 +112,6 @@ def run(args: argparse.Namespace) -> int:
         listing_date = args.date
         fetched = fetch_arxiv(args.content, args.category, args.max, args.date or today,
                               timeout=args.timeout, policy=policy)
-    result = ingest_fetched(fetched, args.content, listing_date, today, args.quiet)
+    result = ingest_fetched([fetched], args.content, listing_date, today, args.quiet)
     print(f"{fetch_summary(fetched)}; {result.summary()}")
     return 0
