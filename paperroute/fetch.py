@@ -53,18 +53,17 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A response on disk: where it was saved, from where, and how many attempts it took."""
+    """A response on disk: where it was saved, its size, how many attempts it took, whether it is new."""
 
     path: Path
-    url: str
     size: int
     attempts: int
     changed: bool
 
 
-def endpoint(env_name: str, default: str, env: Mapping[str, str] | None = None) -> str:
+def endpoint(env_name: str, default: str) -> str:
     """The API address, from the environment when set (a test server, a mirror)."""
-    url = (os.environ if env is None else env).get(env_name) or default
+    url = os.environ.get(env_name) or default
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise InputError(f"{env_name}: {url!r} is not an http(s) address")
@@ -153,7 +152,7 @@ def fetch_to_file(url: str, params: Mapping[str, str], folder: Path, stem: str, 
                   timeout: float, policy: RetryPolicy) -> Fetched:
     body, attempts = http_get(url, params, timeout=timeout, policy=policy)
     path, changed = save_response(body, folder, stem, suffix)
-    return Fetched(path, url, len(body), attempts, changed)
+    return Fetched(path, len(body), attempts, changed)
 
 
 def fetch_hf(content_dir: Path, listing_date: dt.date, *, timeout: float, policy: RetryPolicy) -> Fetched:
