@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -54,7 +53,6 @@ _STOPWORDS = frozenset(
 
 # A corpus has far fewer distinct words than tokens: each is folded once.
 @functools.lru_cache(maxsize=1 << 18)
-@lru_cache(maxsize=None)
 def _fold(token: str) -> str | None:
     """A token's index term, or None for filler; cached because vocabulary repeats endlessly."""
     if len(token) <= 2 or token in _STOPWORDS:

@@ -13,6 +13,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any, Mapping
 
+from markupsafe import Markup
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, pass_context
 from jinja2.runtime import Context
 
@@ -66,6 +67,11 @@ def _url(context: Context, target: str) -> str:
     return relative(context["page_path"], target)
 
 
+def _link_prefix(page_path: str) -> str:
+    """What every relative link on a page starts with: one `../` per folder of the page."""
+    return relative(page_path, "")
+
+
 class Renderer:
     """One build's templates, compiled once, plus what every page shows.
 
@@ -106,9 +112,27 @@ class Renderer:
             summary=plain_summary,
             count_of=count_of,
         )
+        self.environment.globals["topic_nav"] = self._topic_nav
+        self._nav_cache: dict[tuple, Markup] = {}
         self.templates: dict[str, Template] = {
             name: self.environment.get_template(name) for name in PAGE_TEMPLATES
         }
+
+    @pass_context
+    def _topic_nav(self, context: Context) -> Markup:
+        """The topic navigation, rendered once per link depth and current topic, not per page.
+
+        Every page shows it and only its links' `../` prefix and the highlighted topic vary, so
+        rendering it 100,000 times was a fifth of a large build's time.
+        """
+        current = context.get("current_topic")
+        key = (context["absolute_links"], _link_prefix(context["page_path"]), current)
+        if key not in self._nav_cache:
+            partial = self.environment.get_template("partials/topic_nav.html")
+            self._nav_cache[key] = Markup(partial.render(
+                page_path=context["page_path"], absolute_links=context["absolute_links"],
+                **({"current_topic": current} if current is not None else {})))
+        return self._nav_cache[key]
 
     def render(self, template: str, page_path: str, context: Mapping[str, Any], *,
                absolute_links: bool = False) -> str:

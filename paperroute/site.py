@@ -8,18 +8,20 @@ build wrote that this one did not are pruned at the end.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
+from paperroute.buildstate import code_digest, fingerprint, load_papers, load_state, save_state
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
 from paperroute.feeds import write_feeds
 from paperroute.output import SiteWriter
-from paperroute.pages import SITE_FEEDS, nav_topics, page_count, site_pages
+from paperroute.pages import SITE_FEEDS, Page, nav_topics, page_count, site_pages
 from paperroute.progress import progress
-from paperroute.related import related_papers
+from paperroute.related import related_papers, terms
 from paperroute.render import TEMPLATES_DIR, Renderer
 from paperroute.store import ContentStore
 from paperroute.topics import load_taxonomy
@@ -60,19 +62,30 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
                templates_dir: Path = TEMPLATES_DIR) -> BuildReport:
     """Build the whole site from `content_dir` into `out_dir`."""
     check_out_dir(Path(out_dir), Path(content_dir), Path(templates_dir))
-    corpus = build_corpus(ContentStore(content_dir).load(), load_taxonomy(content_dir).topics)
+    state = load_state(out_dir)
+    previous_outputs = state.outputs
+    parsed = load_papers(ContentStore(content_dir).paper_files(), state, terms)
+    corpus = build_corpus([item.paper for item in parsed], load_taxonomy(content_dir).topics)
     site = config.site
     writer = SiteWriter(out_dir)
     writer.write(BUILD_MARK, BUILD_MARK_TEXT)
 
-    pages = write_pages(corpus, site, writer, templates_dir, quiet=quiet)
+    inputs = PageInputs(
+        code=code_digest(templates_dir) + repr(site).encode(),
+        paper_digests={item.paper.slug: item.digest for item in parsed},
+        term_counts={item.paper.slug: item.terms for item in parsed},
+        previous=previous_outputs,
+    )
+    pages = write_pages(corpus, site, writer, templates_dir, inputs, quiet=quiet)
     write_assets(templates_dir / ASSETS_DIR, writer)
     write_robots(site, writer)
 
     # The build's other outputs: one call each, all through the same writer, after the pages.
     write_feeds(corpus, site, writer)
 
-    removed = writer.prune()
+    removed = writer.prune(set(previous_outputs) if previous_outputs else None)
+    state.outputs = {path: inputs.current.get(path, b"") for path in sorted(writer.paths)}
+    save_state(out_dir, state)
     return BuildReport(out_dir=Path(out_dir), papers=len(corpus.papers), days=len(corpus.days), pages=pages,
                        written=writer.written, unchanged=writer.unchanged, removed=removed)
 
@@ -91,22 +104,48 @@ def check_out_dir(out_dir: Path, content_dir: Path, templates_dir: Path) -> None
                          "a build deletes what it did not write, so choose an empty or new folder", out_dir)
 
 
-def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_dir: Path, *,
-                quiet: bool = False) -> int:
-    """Render and write every HTML page, one at a time, then the sitemap that lists them."""
+@dataclass
+class PageInputs:
+    """What decides whether a page must be rendered again: the code, the papers, the last build."""
+
+    code: bytes
+    paper_digests: dict[str, bytes]
+    term_counts: dict[str, Counter[str]]
+    previous: dict[str, bytes]
+    # every output of this build → its fingerprint (b"" for files that are always regenerated)
+    current: dict[str, bytes] = field(default_factory=dict)
+
+    def fingerprint(self, page: Page) -> bytes:
+        return fingerprint((self.code, page.path, page.template, page.absolute_links, page.context),
+                           lambda paper: self.paper_digests[paper.slug])
+
+
+def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_dir: Path,
+                inputs: PageInputs, *, quiet: bool = False) -> int:
+    """Render and write every page whose inputs changed since the last build, then the sitemap.
+
+    A page whose fingerprint matches the previous build's, and whose file is still there, is
+    claimed without rendering: that is what makes a rebuild after one new day fast.
+    """
     renderer = Renderer(site, {
         "nav_topics": nav_topics(corpus),
         "topic_names": {topic.slug: topic.name for topic in corpus.topics},
         "site_feeds": SITE_FEEDS,
     }, templates_dir)
-    related = related_papers(corpus.papers)
+    related = related_papers(corpus.papers, term_counts=[inputs.term_counts[p.slug] for p in corpus.papers])
     sitemap_paths: list[str] = []
     pages = site_pages(corpus, related, site.topic_page_size)
     total = page_count(corpus, site.topic_page_size)
     count = 0
     for page in progress(pages, total=total, label="pages", quiet=quiet):
-        html = renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
-        writer.write(output_file(page.path), html)
+        target = output_file(page.path)
+        digest = inputs.fingerprint(page)
+        inputs.current[target] = digest
+        if inputs.previous.get(target) == digest and (writer.root / target).is_file():
+            writer.keep(target)
+        else:
+            html = renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
+            writer.write(target, html)
         if page.in_sitemap:
             sitemap_paths.append(page.path)
         count += 1

@@ -77,6 +77,14 @@ def parse_paper_file(text: str, path: Path) -> Paper:
     return _paper_from_front_matter(front, body, path, front_text)
 
 
+def parse_paper_file_bytes(data: bytes, path: Path) -> Paper:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError("not UTF-8 text", path, data[: err.start].count(b"\n") + 1) from None
+    return parse_paper_file(text, path)
+
+
 def _key_line(front_text: str, key: str) -> int:
     """The file line where `key:` is set, so an error can point at it."""
     for number, line in enumerate(front_text.splitlines(), start=2):
@@ -246,11 +254,7 @@ class ContentStore:
         """Read every paper; the first bad file stops the load with its name and line."""
         papers = []
         for path in self.paper_files():
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise InputError("not UTF-8 text", path) from None
-            papers.append(parse_paper_file(text, path))
+            papers.append(parse_paper_file_bytes(path.read_bytes(), path))
         return papers
 
     def merge(self, sightings: list[Paper], assign_topics) -> MergeReport:

@@ -1,0 +1,173 @@
+"""What the previous build saw and wrote, so the next one redoes only what changed.
+
+Lektor's idea, Pelican's weak spot avoided: a build remembers (1) each paper file it parsed,
+keyed by size and mtime, with the parsed record, its text's digest and its search terms, and
+(2) for each page it wrote, a fingerprint of everything the page was rendered from. The next
+build parses only new or touched files and renders only pages whose fingerprint moved; the
+output is the same bytes a full build gives, because a fingerprint covers every input.
+
+The state is one pickle beside the output folder (`.site.buildstate` for `site/`), written
+atomically. A state from another paperroute version, or one that cannot be read, is ignored
+and rebuilt: a cache can make a build faster, never wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import os
+import pickle
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from paperroute.model import Paper
+from paperroute.output import write_atomic
+
+# Bump when the state's layout changes; code and template changes are caught by `code_digest`.
+STATE_VERSION = 1
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class ParsedFile:
+    """One paper file as last parsed: the stamp that says it is unchanged, and what it gave."""
+
+    size: int
+    mtime_ns: int
+    digest: bytes
+    paper: Paper
+    terms: Counter[str]
+
+
+@dataclass
+class BuildState:
+    version: int = STATE_VERSION
+    files: dict[str, ParsedFile] = field(default_factory=dict)
+    # output path (relative to site/) → fingerprint of what it was rendered from
+    outputs: dict[str, bytes] = field(default_factory=dict)
+
+
+def state_path(out_dir: Path) -> Path:
+    out_dir = Path(out_dir).resolve()
+    return out_dir.parent / f".{out_dir.name}.buildstate"
+
+
+def load_state(out_dir: Path) -> BuildState:
+    """The previous build's state, or an empty one when there is none or it is unusable."""
+    try:
+        with state_path(out_dir).open("rb") as handle:
+            state = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return BuildState()
+    if not isinstance(state, BuildState) or state.version != STATE_VERSION:
+        return BuildState()
+    return state
+
+
+def save_state(out_dir: Path, state: BuildState) -> None:
+    write_atomic(state_path(out_dir), pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def code_digest(templates_dir: Path) -> bytes:
+    """A digest of the code and templates a page depends on: editing either re-renders all."""
+    sha = hashlib.sha256(str(STATE_VERSION).encode())
+    for root in (_PACKAGE_DIR, Path(templates_dir)):
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".html", ".css", ".js", ".svg", ".txt", ".yaml"):
+                sha.update(path.relative_to(root).as_posix().encode())
+                sha.update(path.read_bytes())
+    return sha.digest()
+
+
+def fingerprint(parts: Iterable[Any], paper_digest: Callable[[Paper], bytes]) -> bytes:
+    """A digest of a page's inputs: plain values by value, a paper by its file's digest.
+
+    Walking the context (instead of hashing its repr) keeps a paper page's five related papers
+    at 32 bytes each. Anything of a kind not listed fails loudly, so no input can be silently
+    left out of a fingerprint.
+    """
+    sha = hashlib.blake2b(digest_size=20)
+    update = sha.update
+    stack = list(parts)[::-1]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Paper):
+            update(b"P" + paper_digest(value))
+        elif isinstance(value, (str, int, float, bool, type(None), bytes)):
+            update(f"{type(value).__name__}:{value!r};".encode())
+        elif isinstance(value, dt.date):
+            update(b"D" + value.isoformat().encode())
+        elif isinstance(value, dict):
+            update(b"{%d" % len(value))
+            for key, item in reversed(list(value.items())):
+                stack.append(item)
+                stack.append(key)
+        elif isinstance(value, (list, tuple)):
+            update(b"[%d" % len(value))
+            stack.extend(reversed(value))
+        elif dataclasses.is_dataclass(value):
+            update(type(value).__name__.encode())
+            stack.extend(reversed([getattr(value, f.name) for f in dataclasses.fields(value)]))
+        else:
+            raise TypeError(f"cannot fingerprint a {type(value).__name__}")
+    return sha.digest()
+
+
+def stat_key(entry: os.DirEntry) -> tuple[int, int]:
+    stat = entry.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _parse_file(path: Path, size: int, mtime_ns: int, terms_of: Callable[[Paper], Counter[str]]) -> ParsedFile:
+    from paperroute.store import parse_paper_file_bytes
+
+    data = path.read_bytes()
+    paper = parse_paper_file_bytes(data, path)
+    return ParsedFile(size, mtime_ns, hashlib.blake2b(data + path.stem.encode(), digest_size=16).digest(),
+                      paper, terms_of(paper))
+
+
+def _parse_batch(batch: list[tuple[str, int, int]]) -> list[ParsedFile]:
+    from paperroute.related import terms
+
+    return [_parse_file(Path(path), size, mtime_ns, terms) for path, size, mtime_ns in batch]
+
+
+# Below this many files to parse, starting worker processes costs more than it saves.
+PARALLEL_PARSE_MIN = 4000
+
+
+def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper], Counter[str]]) -> list[ParsedFile]:
+    """Every paper file parsed, reusing the state's record for files whose size and mtime match.
+
+    Files to parse are split over the machine's cores when there are many (a cold build);
+    `InputError` from a worker reaches the caller as it is. The state is updated in place and
+    forgets files that are gone.
+    """
+    keep: dict[str, ParsedFile] = {}
+    todo: list[tuple[str, int, int]] = []
+    for path in files:
+        key = str(path)
+        stat = path.stat()
+        known = state.files.get(key)
+        if known is not None and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
+            keep[key] = known
+        else:
+            todo.append((key, stat.st_size, stat.st_mtime_ns))
+    workers = min(os.cpu_count() or 1, 8)
+    if len(todo) >= PARALLEL_PARSE_MIN and workers > 1:
+        import multiprocessing
+
+        size = max(256, len(todo) // (workers * 8))
+        batches = [todo[start:start + size] for start in range(0, len(todo), size)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parsed = [item for batch in pool.map(_parse_batch, batches) for item in batch]
+    else:
+        parsed = [_parse_file(Path(path), size, mtime_ns, terms_of) for path, size, mtime_ns in todo]
+    for (key, _, _), item in zip(todo, parsed):
+        keep[key] = item
+    state.files = keep
+    return [keep[str(path)] for path in files]

@@ -1,0 +1,90 @@
+"""Incremental builds: the build state makes rebuilds cheap and never changes their output."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from conftest import make_paper, write_store
+from paperroute.buildstate import BuildState, fingerprint, load_state, state_path
+from paperroute.config import Config, SiteConfig
+from paperroute.site import build_site
+
+CONFIG = Config(site=SiteConfig(base_url="https://example.org/digest/", topic_page_size=2))
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def papers(days: int) -> list:
+    topics = ["training", "reasoning", "code"]
+    return [make_paper(f"Paper {d}-{i} on sparse attention kernels {i % 2}", f"2026-03-{d + 1:02d}",
+                       topics=[topics[(d + i) % 3]], position=i + 1,
+                       abstract=f"Sparse attention kernels for long context, variant {d} {i}.")
+            for d in range(days) for i in range(4)]
+
+
+def test_incremental_build_equals_a_full_build(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    write_store(content, papers(3))
+    build_site(content, tmp_path / "site", CONFIG, quiet=True)
+    # A new day arrives; the incremental build reuses the state of the first build.
+    write_store(content, [p for p in papers(4) if p.date.day == 4])
+    incremental = build_site(content, tmp_path / "site", CONFIG, quiet=True)
+    full = build_site(content, tmp_path / "fresh", CONFIG, quiet=True)
+    assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
+    assert 0 < incremental.written < full.written
+
+
+def test_a_no_op_rebuild_renders_nothing_and_an_edit_rerenders_its_page(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    write_store(content, papers(2))
+    site = tmp_path / "site"
+    build_site(content, site, CONFIG, quiet=True)
+    again = build_site(content, site, CONFIG, quiet=True)
+    assert again.written == 0
+    paper_file = next(f for f in (content / "papers" / "2026-03-01").glob("*.md") if "variant 0 0" in f.read_text())
+    paper_file.write_text(paper_file.read_text().replace("variant 0 0", "variant zero"), encoding="utf-8")
+    edited = build_site(content, site, CONFIG, quiet=True)
+    page = site / "papers" / paper_file.stem / "index.html"
+    assert "variant zero" in page.read_text()
+    assert edited.written >= 2  # its page, and every page that shows its abstract
+    assert tree(site) == tree(build_site(content, tmp_path / "fresh", CONFIG, quiet=True).out_dir)
+
+
+def test_a_corrupt_state_is_ignored_and_rebuilt(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    write_store(content, papers(2))
+    site = tmp_path / "site"
+    build_site(content, site, CONFIG, quiet=True)
+    state_path(site).write_bytes(b"not a pickle")
+    assert load_state(site) == BuildState()
+    report = build_site(content, site, CONFIG, quiet=True)
+    assert report.written == 0 and report.unchanged > 0
+    assert load_state(site).files
+
+
+def test_a_deleted_output_file_is_written_again(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    write_store(content, papers(1))
+    site = tmp_path / "site"
+    build_site(content, site, CONFIG, quiet=True)
+    (site / "archive" / "index.html").unlink()
+    build_site(content, site, CONFIG, quiet=True)
+    assert (site / "archive" / "index.html").is_file()
+
+
+def test_fingerprints_cover_every_value_and_refuse_unknown_kinds() -> None:
+    paper = make_paper("P", slug="p")
+    digest = lambda p: p.slug.encode()  # noqa: E731 - a paper's digest stands in for its file
+    base = fingerprint(("page", {"a": [1, 2], "paper": paper}), digest)
+    assert base == fingerprint(("page", {"a": [1, 2], "paper": paper}), digest)
+    assert base != fingerprint(("page", {"a": [2, 1], "paper": paper}), digest)
+    assert base != fingerprint(("page", {"a": [1, 2], "paper": make_paper("P", slug="q")}), digest)
+    assert fingerprint(("1",), digest) != fingerprint((1,), digest)
+    with pytest.raises(TypeError):
+        fingerprint((object(),), digest)
