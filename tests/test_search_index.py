@@ -1,0 +1,283 @@
+"""The search index on real files: tokenizer, encoding, sharding, segments, determinism,
+escaping, and BM25F order. (The browser side is tests/test_search_browser.py.)"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import make_paper
+from paperroute import search
+from paperroute.corpus import build_corpus
+from paperroute.model import Paper, Topic
+from paperroute.output import SiteWriter
+from paperroute.config import SiteConfig
+
+TOPICS = [Topic("compression", "Compression"), Topic("training", "Training"), Topic("reasoning", "Reasoning")]
+HOSTILE_TITLE = '<img src=x onerror=alert(1)> "Quoted" \\ back\\slash \u2028line\x07bell </script>'
+
+
+def index_files(papers: list[Paper], topics: list[Topic] = TOPICS) -> dict[str, str]:
+    corpus = build_corpus(papers, topics)
+    return dict(search.search_files(search.doc_ids(corpus), corpus.topics))
+
+
+def numbered(count: int, **fields) -> list[Paper]:
+    papers = []
+    for number in range(count):
+        paper = make_paper(f"Paper number {number}", f"2026-03-{1 + number % 28:02d}", **fields)
+        paper.slug = f"paper-{number}"
+        papers.append(paper)
+    return papers
+
+
+def shard_entry(files: dict[str, str], term: str) -> list:
+    """Find a term the way search.js does: the last shard whose key is not above it."""
+    keys = json.loads(files["meta.json"])["shards"]
+    number = max(n for n, key in enumerate(keys) if search.js_order(key) <= search.js_order(term))
+    return json.loads(files[f"t/{number}.json"])[term]
+
+
+def all_postings(files: dict[str, str], term: str) -> list[tuple[int, int]]:
+    entry = shard_entry(files, term)
+    postings = search.decode_postings(entry[1])
+    if len(entry) > 2:
+        stem_name = entry[3] if len(entry) > 3 else term
+        for number in range(1, len(entry[2]) + 1):
+            postings += search.decode_postings(json.loads(files[f"p/{stem_name}-{number}.json"]))
+    return postings
+
+
+# ---------------------------------------------------------------- tokenizer
+
+
+def test_terms_fold_case_accents_plurals_and_drop_stop_words() -> None:
+    text = "The Naïve MODELS’ studies of GPT-4, LoRA-tuned LLMs and the loss of a corpus: analysis x"
+    assert search.terms(text) == ["naive", "model", "study", "gpt", "lora", "tuned", "llm", "loss", "corpus", "analysis"]
+
+
+def test_terms_keep_letters_and_digits_of_any_script() -> None:
+    assert search.terms("Überblick: Ελληνικά 数据集 2024 ﬁne-tuning") == ["uberblick", "ελληνικα", "数据集", "2024", "fine",
+                                                                         "tuning"]
+
+
+def test_ascii_fast_path_agrees_with_the_general_tokenizer() -> None:
+    vocabulary = search._Vocabulary()
+    text = "Sparse MoE models: 7B experts, top-2 routing_gates & KV-cache (v2)!"
+    counts = vocabulary.field_counts(text)
+    by_id = {term_id: term for term, term_id in vocabulary.term_ids.items()}
+    expected: dict[str, int] = {}
+    for term in search.terms(text):
+        expected[term] = expected.get(term, 0) + 1
+    assert {by_id[term_id]: count for term_id, count in counts.items()} == expected
+
+
+@pytest.mark.parametrize(("word", "stemmed"), [
+    ("models", "model"), ("studies", "study"), ("loss", "loss"), ("corpus", "corpus"), ("analysis", "analysis"),
+    ("gpus", "gpus"), ("bus", "bus"), ("series", "sery"), ("does", "doe"), ("has", "has"), ("llms", "llm"),
+])
+def test_stem_folds_plurals_only(word: str, stemmed: str) -> None:
+    assert search.stem(word) == stemmed
+
+
+# ---------------------------------------------------------------- encoding
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2 ** 40)))
+def test_varints_round_trip(numbers: list[int]) -> None:
+    encoded = "".join(search.varint(number) for number in numbers)
+    assert search.decode_varints(encoded) == numbers
+    assert all(char in search.ALPHABET for char in encoded)
+
+
+@given(st.dictionaries(st.integers(min_value=0, max_value=10 ** 6), st.integers(min_value=1, max_value=1023)))
+def test_postings_round_trip_best_first(impacts_by_doc: dict[int, int]) -> None:
+    keys = sorted((search.posting_key(impact, doc) for doc, impact in impacts_by_doc.items()), reverse=True)
+    decoded = search.decode_postings(search.encode_postings(keys))
+    assert decoded == sorted(((impact, doc) for doc, impact in impacts_by_doc.items()), reverse=True)
+
+
+# ---------------------------------------------------------------- files
+
+
+def test_files_are_sharded_and_every_term_is_in_its_shard() -> None:
+    papers = [make_paper(f"Study {number} of term{number} and word{number * 7}", "2026-03-01",
+                         abstract=" ".join(f"vocab{number}x{k}" for k in range(40))) for number in range(300)]
+    for number, paper in enumerate(papers):
+        paper.slug = f"study-{number}"
+    files = index_files(papers)
+    keys = json.loads(files["meta.json"])["shards"]
+    shards = [json.loads(files[f"t/{number}.json"]) for number in range(len(keys))]
+    assert len(shards) > 5 and f"t/{len(keys)}.json" not in files
+    assert keys[0] == "" and keys == sorted(keys, key=search.js_order)
+    seen: list[str] = []
+    for number, shard in enumerate(shards):
+        terms = list(shard)
+        assert terms == sorted(terms, key=search.js_order)
+        # Every term sorts at or after its shard's key and before the next shard's key.
+        assert all(search.js_order(keys[number]) <= search.js_order(term) for term in terms)
+        if number + 1 < len(keys):
+            assert all(search.js_order(term) < search.js_order(keys[number + 1]) for term in terms)
+        assert len(files[f"t/{number}.json"].encode()) <= search.SHARD_BYTES + 200
+        seen += terms
+    assert len(seen) == len(set(seen)) > 12_000
+    assert shard_entry(files, "vocab17x3")[0] == 1
+
+
+def test_a_common_term_is_cut_into_growing_segments_best_first() -> None:
+    count = search.HEAD_POSTINGS * 6
+    papers = numbered(count)
+    for number, paper in enumerate(papers):
+        # Varying counts and lengths give varying impacts.
+        paper.abstract = "common " * (1 + number % 5) + "filler " * (number % 17)
+    files = index_files(papers)
+    entry = shard_entry(files, "common")
+    df, head, bounds = entry
+    assert df == count
+    segments = [search.decode_postings(head)] + [
+        search.decode_postings(json.loads(files[f"p/common-{n}.json"])) for n in range(1, len(bounds) + 1)]
+    assert [len(segment) for segment in segments] == [end - start for start, end in search.segment_bounds(count)]
+    assert [len(segment) for segment in segments] == [128, 512, 128]
+    assert bounds == [segment[0][0] for segment in segments[1:]]
+    impacts = [impact for segment in segments for impact, _ in segment]
+    assert impacts == sorted(impacts, reverse=True)
+    assert sorted(doc for segment in segments for _, doc in segment) == list(range(count))
+    # Within one impact, newer papers (higher ids) come first, so the head keeps the newest.
+    flat = [posting for segment in segments for posting in segment]
+    assert flat == sorted(flat, key=lambda posting: (-posting[0], -posting[1]))
+
+
+def test_a_term_outside_ascii_gets_a_hashed_segment_file() -> None:
+    papers = numbered(search.HEAD_POSTINGS + 5, abstract="Ελληνικά everywhere")
+    files = index_files(papers)
+    entry = shard_entry(files, "ελληνικα")
+    assert entry[3].startswith("x") and f"p/{entry[3]}-1.json" in files
+
+
+def test_ids_run_oldest_first_and_blocks_show_each_paper() -> None:
+    papers = numbered(20, topics=["training", "reasoning"])
+    papers[3].topics = []
+    files = index_files(papers)
+    records = [record for number in range(math.ceil(20 / search.DOC_BLOCK))
+               for record in json.loads(files[f"d/{number}.json"])]
+    dates = [record[2] for record in records]
+    assert dates == sorted(dates)
+    meta = json.loads(files["meta.json"])
+    topic_slugs = [slug for slug, _ in meta["topics"]]
+    assert topic_slugs[-1] == "other"
+    by_slug = {record[0]: record for record in records}
+    assert by_slug["paper-3"][3] == [topic_slugs.index("other")]
+    assert by_slug["paper-4"][3] == [topic_slugs.index("training"), topic_slugs.index("reasoning")]
+    other_ids = search.decode_ids(search.decode_varints(json.loads(files[f"topic/{topic_slugs.index('other')}.json"])))
+    assert [records[doc][0] for doc in other_ids] == ["paper-3"]
+    assert meta["docs"] == 20 and meta["first"] == dates[0] and meta["last"] == dates[-1]
+    assert meta["paper"] == "../papers/{slug}/"
+
+
+def test_dates_table_counts_papers_per_listed_day() -> None:
+    papers = [make_paper(f"P{n}", date) for n, date in enumerate(["2026-03-01", "2026-03-01", "2026-03-04", "2026-03-05"])]
+    for number, paper in enumerate(papers):
+        paper.slug = f"p{number}"
+    files = index_files(papers)
+    assert search.decode_varints(json.loads(files["dates.json"])) == [0, 2, 3, 1, 1, 1]
+
+
+def test_the_same_papers_give_the_same_bytes(tmp_path: Path) -> None:
+    papers = numbered(300, abstract="Models of models, attention and more attention.")
+    assert index_files(papers) == index_files(list(reversed(papers)))
+    corpus = build_corpus(papers, TOPICS)
+    first = SiteWriter(tmp_path)
+    search.write_search_index(corpus, SiteConfig(), first)
+    second = SiteWriter(tmp_path)
+    search.write_search_index(corpus, SiteConfig(), second)
+    assert first.written > 0 and second.written == 0 and second.unchanged == first.written
+    assert all(path.startswith("search/") for path in first.paths)
+
+
+def test_hostile_text_survives_json_as_plain_text() -> None:
+    paper = make_paper(HOSTILE_TITLE, authors=['"><svg onload=alert(2)>', "Zoë \ud800Broken"])
+    paper.slug = "hostile"
+    files = index_files([paper])
+    for path, text in files.items():
+        text.encode("utf-8")  # no lone surrogate can reach a file
+        json.loads(text)
+        assert "\x07" not in text, path
+    (record,) = json.loads(files["d/0.json"])
+    # Control characters go, line separators become spaces; markup stays text for the DOM.
+    assert record[1] == '<img src=x onerror=alert(1)> "Quoted" \\ back\\slash linebell </script>'
+    assert record[4] == ['"><svg onload=alert(2)>', "Zoë Broken"]
+    assert shard_entry(files, "onerror")[0] == 1
+
+
+# ---------------------------------------------------------------- ranking
+
+
+def scores_for(files: dict[str, str], query_terms: list[str]) -> dict[int, float]:
+    """Full BM25F evaluation from the index, every posting read: what search.js must agree with."""
+    docs = json.loads(files["meta.json"])["docs"]
+    total: dict[int, float] | None = None
+    for term in query_terms:
+        df = shard_entry(files, term)[0]
+        idf = math.log(1 + (docs - df + 0.5) / (df + 0.5))
+        part = {doc: idf * impact for impact, doc in all_postings(files, term)}
+        total = part if total is None else {doc: total[doc] + score for doc, score in part.items() if doc in total}
+    return total or {}
+
+
+def slugs_by_score(files: dict[str, str], query_terms: list[str]) -> list[str]:
+    records = [record for path, text in sorted(files.items()) if path.startswith("d/")
+               for record in json.loads(text)]
+    block = search.DOC_BLOCK
+    slug_of = {int(path[2:-5]) * block + n: record[0] for path, text in files.items() if path.startswith("d/")
+               for n, record in enumerate(json.loads(text))}
+    assert len(slug_of) == len(records)
+    scores = scores_for(files, query_terms)
+    return [slug_of[doc] for doc in sorted(scores, key=lambda doc: (-scores[doc], -doc))]
+
+
+def test_bm25f_ranks_title_above_abstract_and_rewards_frequency_and_brevity() -> None:
+    def filler(count: int) -> str:
+        return " ".join(f"filler{n}" for n in range(count))
+
+    papers = [
+        make_paper("Pruning large networks", "2026-03-01", abstract=filler(60)),
+        make_paper("A study of networks", "2026-03-02", abstract=f"We use pruning. {filler(58)}"),
+        make_paper("Another study", "2026-03-03", abstract=f"Pruning, pruning and pruning. {filler(57)}"),
+        make_paper("Short study", "2026-03-04", abstract=f"We use pruning. {filler(18)}"),
+        make_paper("Unrelated", "2026-03-05", abstract=filler(60)),
+    ]
+    for paper in papers:
+        paper.slug = search.normalise(paper.title).replace(" ", "-")
+    files = index_files(papers)
+    assert slugs_by_score(files, ["pruning"]) == [
+        "pruning-large-networks", "another-study", "short-study", "a-study-of-networks"]
+
+
+def test_a_rare_term_weighs_more_than_a_common_one() -> None:
+    papers = [make_paper(f"Paper {n}", "2026-03-01", abstract=f"common words only {n}") for n in range(20)]
+    papers.append(make_paper("Rare twice", "2026-03-02", abstract="zebra zebra common words"))
+    papers.append(make_paper("Common twice", "2026-03-02", abstract="zebra common common words"))
+    for number, paper in enumerate(papers):
+        paper.slug = f"p{number}"
+    files = index_files(papers)
+    assert slugs_by_score(files, ["zebra", "common"]) == ["p20", "p21"]
+
+
+def test_impacts_follow_the_bm25f_formula() -> None:
+    papers = [make_paper("Alpha beta", "2026-03-01", abstract="gamma gamma alpha delta", authors=["Alpha Person"]),
+              make_paper("Beta", "2026-03-02", abstract="alpha epsilon", authors=["Other Person"])]
+    for number, paper in enumerate(papers):
+        paper.slug = f"p{number}"
+    files = index_files(papers)
+    # Field lengths (terms): titles 2 and 1 (average 2 after rounding 1.5), authors 2 and 2,
+    # abstracts 4 and 2 (average 3).
+    title_norm = 1 - search.TITLE_B + search.TITLE_B * 2 / 2
+    abstract_norm = 1 - search.ABSTRACT_B + search.ABSTRACT_B * 4 / 3
+    tf = (search.TITLE_WEIGHT * 1 / title_norm + search.AUTHORS_WEIGHT * 1 + search.ABSTRACT_WEIGHT * 1 / abstract_norm)
+    expected = round(tf * (search.K1 + 1) / (tf + search.K1) * search.IMPACT_LEVELS / (search.K1 + 1))
+    assert dict((doc, impact) for impact, doc in all_postings(files, "alpha"))[0] == expected
