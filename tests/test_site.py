@@ -282,8 +282,8 @@ def test_day_page_groups_by_primary_topic_in_source_order(tmp_path: Path) -> Non
     assert [group["id"] for group in groups] == ["topic-training", "topic-reasoning"]  # taxonomy order
     assert all(card.find("details", class_="abstract") for card in day.find_all("article"))
     pager = day.find("nav", class_="pager")
-    assert pager.find("a", rel="prev")["href"] == "../2026-03-10/"
-    assert pager.find("a", rel="next")["href"] == "../2026-03-12/"
+    assert pager.find("a", rel="prev")["href"] == "../../days/2026-03-10/"
+    assert pager.find("a", rel="next")["href"] == "../../days/2026-03-12/"
     home = soup(site / "index.html")
     assert [h.get_text() for h in home.find_all(class_="paper-title")] == ["Later Day"]
     assert home.find("a", rel="prev")["href"] == "days/2026-03-11/"
@@ -292,6 +292,7 @@ def test_day_page_groups_by_primary_topic_in_source_order(tmp_path: Path) -> Non
 
 def test_an_empty_store_builds_a_site_that_says_so(tmp_path: Path) -> None:
     content_dir = tmp_path / "content"
+    content_dir.mkdir()
     write_store(content_dir, [])
     report = build_site(content_dir, tmp_path / "site", config(), quiet=True)
     assert report.papers == 0
@@ -333,8 +334,8 @@ def test_a_new_day_rewrites_few_topic_pages(tmp_path: Path) -> None:
         "index.html", "page/2/index.html", "page/3/index.html"]
     front = soup(topic_dir / "index.html")
     assert [h.get_text() for h in front.find_all(class_="paper-title")] == ["Training Paper 11", "Training Paper 10"]
-    assert front.find("a", rel="next")["href"] == "page/3/"
-    assert soup(topic_dir / "page" / "3" / "index.html").find("a", rel="prev")["href"] == "../../"
+    assert front.find("a", rel="next")["href"] == "../../topics/training/page/3/"
+    assert soup(topic_dir / "page" / "3" / "index.html").find("a", rel="prev")["href"] == "../../../../topics/training/"
     numbered = {p: p.read_bytes() for p in (topic_dir / "page").rglob("index.html")}
 
     write_store(content_dir, [make_paper("Training Paper 12", "2026-01-13", topics=["training"])])
@@ -384,7 +385,7 @@ def test_paper_page_shows_the_paper_and_five_related(tmp_path: Path) -> None:
                      "Hugging Face": "https://huggingface.co/papers/2603.00042", "Code": "https://github.com/example/specdec"}
     related = [a["href"] for a in page.find(class_="related-list").find_all("a")]
     assert len(related) == 5
-    assert all(href.startswith("../speculative-decoding-variant-") for href in related)
+    assert all(href.startswith("../../papers/speculative-decoding-variant-") for href in related)
 
 
 # ---------------------------------------------------------------- archive, search, 404, sitemap, robots
