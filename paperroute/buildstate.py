@@ -48,6 +48,9 @@ class BuildState:
     files: dict[str, ParsedFile] = field(default_factory=dict)
     # output path (relative to site/) → fingerprint of what it was rendered from
     outputs: dict[str, bytes] = field(default_factory=dict)
+    # related-paper lists and the digest of the papers they were computed from
+    related_key: bytes = b""
+    related: dict[str, list[str]] = field(default_factory=dict)
 
 
 def state_path(out_dir: Path) -> Path:

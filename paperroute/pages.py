@@ -39,6 +39,9 @@ class Page:
     in_sitemap: bool = True
     # 404.html is served at whatever URL was missing, so its links must not be relative.
     absolute_links: bool = False
+    # What the context is a pure function of, when that is cheaper to fingerprint than the
+    # context itself (a paper page: the paper and its related papers). None: the context.
+    built_from: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -248,7 +251,7 @@ def paper_pages(corpus: Corpus, related: Mapping[str, Sequence[str]]) -> Iterato
             "topics": [corpus.topic(slug) for slug in (paper.topics or [paper.primary_topic])],
             "links": paper_links(paper),
             "related": [corpus.by_slug[slug] for slug in related.get(paper.slug, ())],
-        })
+        }, built_from=(paper, tuple(corpus.by_slug[slug] for slug in related.get(paper.slug, ()))))
 
 
 def archive_page(corpus: Corpus) -> Page:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
-from paperroute.buildstate import code_digest, fingerprint, load_papers, load_state, save_state
+from paperroute.buildstate import BuildState, code_digest, fingerprint, load_papers, load_state, save_state
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
@@ -23,7 +23,6 @@ from paperroute.pages import SITE_FEEDS, Page, nav_topics, page_count, site_page
 from paperroute.progress import progress
 from paperroute.related import related_papers, terms
 from paperroute.render import TEMPLATES_DIR, Renderer
-from paperroute.search import write_search_index
 from paperroute.store import ContentStore
 from paperroute.topics import load_taxonomy
 from paperroute.urls import absolute, output_file
@@ -76,6 +75,7 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
         paper_digests={item.paper.slug: item.digest for item in parsed},
         term_counts={item.paper.slug: item.terms for item in parsed},
         previous=previous_outputs,
+        state=state,
     )
     pages = write_pages(corpus, site, writer, templates_dir, inputs, quiet=quiet)
     write_assets(templates_dir / ASSETS_DIR, writer)
@@ -83,7 +83,6 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
 
     # The build's other outputs: one call each, all through the same writer, after the pages.
     write_feeds(corpus, site, writer)
-    write_search_index(corpus, site, writer)
 
     removed = writer.prune(set(previous_outputs) if previous_outputs else None)
     state.outputs = {path: inputs.current.get(path, b"") for path in sorted(writer.paths)}
@@ -110,16 +109,32 @@ def check_out_dir(out_dir: Path, content_dir: Path, templates_dir: Path) -> None
 class PageInputs:
     """What decides whether a page must be rendered again: the code, the papers, the last build."""
 
+    # the code, templates, settings and taxonomy: what every page depends on
     code: bytes
     paper_digests: dict[str, bytes]
     term_counts: dict[str, Counter[str]]
     previous: dict[str, bytes]
+    state: BuildState
     # every output of this build → its fingerprint (b"" for files that are always regenerated)
     current: dict[str, bytes] = field(default_factory=dict)
 
     def fingerprint(self, page: Page) -> bytes:
-        return fingerprint((self.code, page.path, page.template, page.absolute_links, page.context),
+        content = page.context if page.built_from is None else page.built_from
+        return fingerprint((self.code, page.path, page.template, page.absolute_links, content),
                            lambda paper: self.paper_digests[paper.slug])
+
+    def related_papers(self, corpus: Corpus) -> dict[str, list[str]]:
+        """Related papers, reused from the last build when no paper changed (a no-op rebuild)."""
+        key = self.corpus_digest()
+        if self.state.related_key == key:
+            return self.state.related
+        related = related_papers(corpus.papers, term_counts=[self.term_counts[p.slug] for p in corpus.papers])
+        self.state.related_key, self.state.related = key, related
+        return related
+
+    def corpus_digest(self) -> bytes:
+        """Every paper's digest: equal digests mean the related-paper lists cannot have moved."""
+        return fingerprint(sorted(self.paper_digests.items()), lambda paper: b"")
 
 
 def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_dir: Path,
@@ -129,12 +144,14 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     A page whose fingerprint matches the previous build's, and whose file is still there, is
     claimed without rendering: that is what makes a rebuild after one new day fast.
     """
-    renderer = Renderer(site, {
+    shared = {
         "nav_topics": nav_topics(corpus),
         "topic_names": {topic.slug: topic.name for topic in corpus.topics},
         "site_feeds": SITE_FEEDS,
-    }, templates_dir)
-    related = related_papers(corpus.papers, term_counts=[inputs.term_counts[p.slug] for p in corpus.papers])
+    }
+    renderer = Renderer(site, shared, templates_dir)
+    inputs.code += repr((shared, corpus.topics)).encode()
+    related = inputs.related_papers(corpus)
     sitemap_paths: list[str] = []
     pages = site_pages(corpus, related, site.topic_page_size)
     total = page_count(corpus, site.topic_page_size)

@@ -88,3 +88,15 @@ def test_fingerprints_cover_every_value_and_refuse_unknown_kinds() -> None:
     assert fingerprint(("1",), digest) != fingerprint((1,), digest)
     with pytest.raises(TypeError):
         fingerprint((object(),), digest)
+
+
+def test_a_new_topic_reaches_every_page_of_an_incremental_build(tmp_path: Path) -> None:
+    """The topic navigation is on every page: a topic's first paper must re-render them all."""
+    content = tmp_path / "content"
+    write_store(content, papers(2))
+    build_site(content, tmp_path / "site", CONFIG, quiet=True)
+    write_store(content, [make_paper("Seeing and reading", "2026-03-05", topics=["multimodal"])])
+    build_site(content, tmp_path / "site", CONFIG, quiet=True)
+    build_site(content, tmp_path / "fresh", CONFIG, quiet=True)
+    assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
+    assert "topics/multimodal/" in (tmp_path / "site" / "papers" / "paper-0-0-on-sparse-attention-kernels-0" / "index.html").read_text()
