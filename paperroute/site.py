@@ -23,6 +23,7 @@ from paperroute.pages import SITE_FEEDS, Page, nav_topics, page_count, site_page
 from paperroute.progress import progress
 from paperroute.related import related_papers, terms
 from paperroute.render import TEMPLATES_DIR, Renderer
+from paperroute.search import write_search_index
 from paperroute.store import ContentStore
 from paperroute.topics import load_taxonomy
 from paperroute.urls import absolute, output_file
@@ -83,6 +84,7 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
 
     # The build's other outputs: one call each, all through the same writer, after the pages.
     write_feeds(corpus, site, writer)
+    write_search_index(corpus, site, writer)
 
     removed = writer.prune(set(previous_outputs) if previous_outputs else None)
     state.outputs = {path: inputs.current.get(path, b"") for path in sorted(writer.paths)}
