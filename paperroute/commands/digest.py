@@ -20,7 +20,7 @@ from typing import Iterator
 from paperroute.commands.ingest import iso_date
 from paperroute.config import DEFAULT_CONFIG_FILE, Config, load_config
 from paperroute.corpus import OTHER, build_corpus
-from paperroute.digest.compose import DigestEdition, message_bytes
+from paperroute.digest.compose import DigestEdition
 from paperroute.digest.ledger import Ledger
 from paperroute.digest.send import Delivery, DeliveryReport, Message, SmtpMailer, deliver
 from paperroute.digest.subscribers import DEFAULT_SUBSCRIBERS_FILE, DaySelector, Subscriber, load_subscribers
@@ -110,7 +110,7 @@ def write_outbox(plan: DigestPlan, outbox: Path, quiet: bool) -> str:
     for subscriber, papers in plan.recipients(quiet):
         path = outbox / eml_name(subscriber)
         try:
-            changed = write_if_changed(path, message_bytes(plan.edition.compose(subscriber, papers)))
+            changed = write_if_changed(path, plan.edition.render(subscriber, papers))
         except OSError as err:
             raise InputError(f"cannot write the message ({err.strerror})", path) from None
         written += changed
@@ -127,8 +127,7 @@ def send_digest(plan: DigestPlan, config: Config, ledger_path: Path, quiet: bool
     def deliveries() -> Iterator[Delivery]:
         for subscriber, papers in plan.recipients(quiet):
             def compose(subscriber: Subscriber = subscriber, papers: list[Paper] = papers) -> Message:
-                message = edition.compose(subscriber, papers)
-                return Message(str(message["Message-ID"]), message_bytes(message))
+                return Message(edition.message_id(subscriber), edition.render(subscriber, papers))
             yield Delivery(subscriber.key, subscriber.email, compose)
 
     with Ledger(ledger_path) as ledger, SmtpMailer(config.smtp, edition.sender) as mailer:

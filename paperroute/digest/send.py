@@ -15,20 +15,29 @@ How each kind of trouble ends:
 from __future__ import annotations
 
 import datetime as dt
+import re
 import smtplib
 import socket
 import ssl
 import time
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from typing import Callable, Iterable
+import threading
+from queue import Full, Queue
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from paperroute.config import SmtpConfig
-from paperroute.digest.ledger import DEFERRED, REFUSED, SENDING, SENT, Ledger
+from paperroute.digest.ledger import DEFERRED, REFUSED, SENDING, SENT, Ledger, LedgerEntry
 from paperroute.errors import InputError
 from paperroute.text import clean_line
 
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+# Messages composed ahead of the one on the wire: enough to cover a slow answer, few enough
+# that memory stays flat (a message is tens of kilobytes).
+COMPOSE_AHEAD = 32
+# Addresses that may go into a MAIL or RCPT command: nothing that could end the command line.
+_ENVELOPE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 # Errors that mean the connection is gone, not that the message is bad.
 _CONNECTION_LOST = (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, socket.timeout)
 
@@ -86,6 +95,16 @@ def _reason(error: BaseException) -> str:
     return clean_line(str(error)) or type(error).__name__
 
 
+def _data_block(data: bytes) -> bytes:
+    """A message as DATA carries it: CRLF line ends, leading dots doubled, ended by a lone dot."""
+    if data.count(b"\n") != data.count(b"\r\n") or b"\r" in data.replace(b"\r\n", b""):
+        data = _LINE_END.sub(b"\r\n", data)
+    data = data.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
+    return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
 class SmtpMailer:
     """One SMTP session, opened on first use, reused for every message, reopened when dropped."""
 
@@ -93,6 +112,8 @@ class SmtpMailer:
         self.config = config
         self.envelope_sender = parseaddr(sender)[1]
         self.where = f"smtp {config.host}:{config.port}"
+        if not _ENVELOPE_ADDRESS.fullmatch(self.envelope_sender):
+            raise DeliveryError(f"{self.where}: the sender {sender!r} has no plain address to send from")
         self._smtp: smtplib.SMTP | None = None
         self.connections = 0
         if config.user and not config.password:
@@ -178,16 +199,21 @@ class SmtpMailer:
         raise AssertionError("unreachable")
 
     def _transaction(self, smtp: smtplib.SMTP, recipient: str, data: bytes) -> SendResult:
-        code, message = smtp.mail(self.envelope_sender)
+        """MAIL, RCPT, DATA by hand: smtplib's own would re-parse both addresses and run two
+        regular expressions over every message, which `render` has already made CRLF-clean."""
+        if not _ENVELOPE_ADDRESS.fullmatch(recipient):
+            return SendResult(REFUSED, f"not a plain address: {recipient!r}")
+        code, message = smtp.docmd("MAIL", f"FROM:<{self.envelope_sender}>")
         if code != 250:
             return self._failed(smtp, code, message, sender_step=True)
-        code, message = smtp.rcpt(recipient)
+        code, message = smtp.docmd("RCPT", f"TO:<{recipient}>")
         if code not in (250, 251):
             return self._failed(smtp, code, message)
-        try:
-            code, message = smtp.data(data)
-        except smtplib.SMTPDataError as err:
-            return self._failed(smtp, err.smtp_code, err.smtp_error)
+        code, message = smtp.docmd("DATA")
+        if code != 354:
+            return self._failed(smtp, code, message)
+        smtp.send(_data_block(data))
+        code, message = smtp.getreply()
         if code != 250:
             return self._failed(smtp, code, message)
         return SendResult(SENT, _reply_text(code, message))
@@ -234,26 +260,35 @@ def deliver(day: dt.date, deliveries: Iterable[Delivery], ledger: Ledger, mailer
     return report
 
 
+def _needs_sending(entry: LedgerEntry | None, max_attempts: int) -> bool:
+    return entry is None or (entry.status not in (SENT, REFUSED) and entry.attempts < max_attempts)
+
+
 def _deliver_each(day: dt.date, deliveries: Iterable[Delivery], ledger: Ledger, mailer: SmtpMailer, pacer: Pacer,
                   max_attempts: int, report: DeliveryReport) -> None:
     known = ledger.entries(day)
-    for delivery in deliveries:
+
+    def composed() -> Iterator[tuple[Delivery, Message | None]]:
+        for delivery in deliveries:
+            needed = _needs_sending(known.get(delivery.subscriber), max_attempts)
+            yield delivery, delivery.compose() if needed else None
+
+    for delivery, message in read_ahead(composed(), COMPOSE_AHEAD):
         entry = known.get(delivery.subscriber)
-        if entry is not None and entry.status == SENT:
-            report.already_sent += 1
-            continue
-        if entry is not None and entry.status == REFUSED:
-            report.refused_before += 1
-            continue
-        if entry is not None and entry.attempts >= max_attempts:
-            last = entry.reply if entry.status == DEFERRED else "cut off mid-send"
-            reply = f"gave up after {entry.attempts} attempts; last: {last}"
-            ledger.finish(day, delivery.subscriber, REFUSED, reply)
-            report.refused.append((delivery.recipient, reply))
+        if message is None:
+            assert entry is not None
+            if entry.status == SENT:
+                report.already_sent += 1
+            elif entry.status == REFUSED:
+                report.refused_before += 1
+            else:
+                last = entry.reply if entry.status == DEFERRED else "cut off mid-send"
+                reply = f"gave up after {entry.attempts} attempts; last: {last}"
+                ledger.finish(day, delivery.subscriber, REFUSED, reply)
+                report.refused.append((delivery.recipient, reply))
             continue
         if entry is not None and entry.status == SENDING:
             report.resent += 1
-        message = delivery.compose()
         pacer.wait()
         # Only a message that is about to reach a live connection counts as an attempt.
         mailer.connect()
@@ -267,3 +302,47 @@ def _deliver_each(day: dt.date, deliveries: Iterable[Delivery], ledger: Ledger, 
             report.refused.append((delivery.recipient, result.reply))
         else:
             report.deferred.append((delivery.recipient, result.reply))
+
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def read_ahead(items: Iterable[T], depth: int) -> Iterator[T]:
+    """Yield `items`, produced up to `depth` ahead by a worker thread.
+
+    SMTP is lock-step: after each message the client waits for the server's answer. Composing
+    the next messages meanwhile (the socket wait releases the GIL) takes composition off the
+    critical path. An error in the worker is raised here, in order; leaving early stops it.
+    """
+    queue: Queue[tuple[object, BaseException | None]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put((item, None), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put((_DONE, None))
+        except BaseException as error:  # handed to the consumer, which raises it
+            queue.put((_DONE, error))
+
+    worker = threading.Thread(target=produce, name="digest-compose", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = queue.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
