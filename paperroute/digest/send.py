@@ -19,10 +19,10 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-import threading
 from queue import Full, Queue
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -97,7 +97,8 @@ def _reason(error: BaseException) -> str:
 
 def _data_block(data: bytes) -> bytes:
     """A message as DATA carries it: CRLF line ends, leading dots doubled, ended by a lone dot."""
-    if data.count(b"\n") != data.count(b"\r\n") or b"\r" in data.replace(b"\r\n", b""):
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
         data = _LINE_END.sub(b"\r\n", data)
     data = data.replace(b"\r\n.", b"\r\n..")
     if data.startswith(b"."):
@@ -115,7 +116,6 @@ class SmtpMailer:
         if not _ENVELOPE_ADDRESS.fullmatch(self.envelope_sender):
             raise DeliveryError(f"{self.where}: the sender {sender!r} has no plain address to send from")
         self._smtp: smtplib.SMTP | None = None
-        self.connections = 0
         if config.user and not config.password:
             raise DeliveryError(f"{self.where}: smtp.user is set but PAPERROUTE_SMTP_PASSWORD is not")
         if config.user and config.security == "none" and config.host not in _LOOPBACK_HOSTS:
@@ -163,7 +163,6 @@ class SmtpMailer:
             raise DeliveryError(f"{self.where}: {_reason(err)}") from None
         except OSError as err:
             raise DeliveryError(f"{self.where}: cannot connect ({_reason(err)})") from None
-        self.connections += 1
         return smtp
 
     def close(self) -> None:
