@@ -86,7 +86,7 @@ def test_outbox_writes_one_eml_per_subscriber_and_is_reproducible(tmp_path):
 
     before = {name: (project / "out" / name).read_bytes() for name in files}
     again = run_digest("--outbox", "out", cwd=project)
-    assert again.stdout == "digest 2026-03-12: 3 papers, 3 written to out (3 unchanged), 1 skipped (empty)\n"
+    assert again.stdout == "digest 2026-03-12: 3 papers, 3 in out (0 written, 3 unchanged), 1 skipped (empty)\n"
     assert {name: (project / "out" / name).read_bytes() for name in files} == before
 
 

@@ -265,6 +265,17 @@ def test_a_hostile_site_title_cannot_add_a_header():
     assert message["Subject"] == "paperroute Bcc: everyone@example.net digest 2026-03-12: 5 papers"
 
 
+def test_a_site_title_beyond_ascii_is_encoded_in_headers():
+    papers = day_papers()
+    site = dataclasses.replace(SITE, title="Pâpers <du> jour")
+    raw = DigestEdition(DAY, papers, TAXONOMY, site, SETTINGS).render(READER, papers)
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert headers.isascii() and b"=?utf-8?" in headers
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == "Pâpers <du> jour digest 2026-03-12: 5 papers"
+    assert message["List-Id"] == "Pâpers du jour digest <digest.papers.example.org>"
+
+
 def test_a_sender_that_is_not_an_address_is_an_input_error():
     with pytest.raises(InputError, match="digest.sender"):
         edition(sender="paperroute")

@@ -4,6 +4,10 @@
 paperroute.yaml, host, port, user and password from PAPERROUTE_SMTP_* in the environment),
 recording each message in a ledger so that a rerun after a crash sends what is left and
 nothing twice. With neither, it checks the subscribers file and says what it would send.
+
+Exit status 0 when the run got through every subscriber, even if the server refused some
+(each is named on stderr and recorded, so the next run skips them); 1 when it could not
+(bad input, or the SMTP server unreachable: the next run resumes where this one stopped).
 """
 
 from __future__ import annotations
@@ -116,9 +120,11 @@ def write_outbox(plan: DigestPlan, outbox: Path, quiet: bool) -> str:
         written += changed
         unchanged += not changed
     edition = plan.edition
-    kept = f" ({unchanged} unchanged)" if unchanged else ""
-    return (f"digest {edition.date}: {edition.total} papers, {written + unchanged} written to {outbox}{kept}, "
-            f"{plan.skipped} skipped (empty)")
+    if unchanged:
+        stored = f"{written + unchanged} in {outbox} ({written} written, {unchanged} unchanged)"
+    else:
+        stored = f"{written} written to {outbox}"
+    return f"digest {edition.date}: {edition.total} papers, {stored}, {plan.skipped} skipped (empty)"
 
 
 def send_digest(plan: DigestPlan, config: Config, ledger_path: Path, quiet: bool) -> DeliveryReport:

@@ -198,10 +198,12 @@ class DigestEdition:
                             for entry in entries]
         self._text_cards = [_quoted_printable(text_card.render(paper=entry)) for entry in entries]
 
+        # List-Id's name is a phrase: no brackets or quotes that would end it early.
+        list_name = re.sub(r'[<>"()]', "", self.site_title)
         self._fixed_headers = b"".join([
             _header("From", self.sender),
             _header("Date", format_datetime(dt.datetime.combine(date, dt.time(0, 0), tzinfo=dt.timezone.utc))),
-            _header("List-Id", f"{self.site_title} digest <digest.{self.domain}>"),
+            _header("List-Id", f"{list_name} digest <digest.{self.domain}>"),
         ])
         # RFC 8058 one-click unsubscribe is defined for HTTPS URIs only.
         one_click = settings.unsubscribe_url.startswith("https://")

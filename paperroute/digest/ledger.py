@@ -10,8 +10,8 @@ narrow part of that window — the server has answered 250 to DATA but the "sent
 yet committed — the server already has it. Nothing on the client can tell that case from the
 others (the reply is lost with the process), so the choice is between losing a digest and,
 rarely, sending one twice. The ledger chooses to resend: at least once, never silently lost.
-The window is a few microseconds a message (the reply's way up the socket plus one commit),
-and the resent message is byte-identical with the same Message-ID, which most mailbox stores
+The window is well under a millisecond a message (the reply's way up the socket plus one
+commit) against the whole transaction before it, and the resent message is byte-identical with the same Message-ID, which most mailbox stores
 use to keep one copy. A message that keeps being cut off (`max_attempts` times) is given up
 as refused, so a message that crashes the sender cannot loop for ever.
 
