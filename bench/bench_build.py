@@ -243,9 +243,16 @@ class Measured:
     stdout: str
     stderr: str
     timed_out: bool = False
+    # The 1-minute load average as the command started: several engineers share this machine.
+    load_before: float = 0.0
+
+
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def run_measured(command: Sequence[str], cwd: Path, timeout: float | None = None) -> Measured:
+    load_before = load_average()
     started = time.perf_counter()
     process = subprocess.Popen(list(command), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
@@ -287,7 +294,7 @@ def run_measured(command: Sequence[str], cwd: Path, timeout: float | None = None
         thread.join()
     process.returncode = os.waitstatus_to_exitcode(status)
     return Measured(seconds, max(usage.ru_maxrss, peak_tree_kb) / 1024, process.returncode,
-                    outputs.get("stdout", ""), outputs.get("stderr", ""), timed_out.is_set())
+                    outputs.get("stdout", ""), outputs.get("stderr", ""), timed_out.is_set(), load_before)
 
 
 def _checked(measured: Measured, what: str) -> Measured:
@@ -520,6 +527,10 @@ def _mb(measured: Measured) -> str:
     return f"{measured.peak_mb:,.0f} MB"
 
 
+def _load(measured: Measured) -> str:
+    return f"{measured.load_before:.1f}"
+
+
 def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -528,27 +539,27 @@ def size_table(result: SizeResult) -> str:
     n = result.papers
     rows = [
         ("ingest into an empty store", f"{n:,} papers, {result.hf_files:,} HF JSON + {result.arxiv_files:,} arXiv Atom files",
-         _seconds(result.ingest), _mb(result.ingest), f"{n:,} store files", ""),
-        ("cold full build", "new output folder, no cache", _seconds(result.cold), _mb(result.cold),
+         _seconds(result.ingest), _mb(result.ingest), _load(result.ingest), f"{n:,} store files", ""),
+        ("cold full build", "new output folder, no cache", _seconds(result.cold), _mb(result.cold), _load(result.cold),
          f"{result.cold_files:,} written", ""),
-        ("no-op rebuild", "nothing changed", _seconds(result.noop), _mb(result.noop), result.noop_changes.describe(), ""),
-        ("ingest one new day", "100 papers, 1 HF JSON file", _seconds(result.ingest_day), _mb(result.ingest_day), "", ""),
-        ("build after the new day", "incremental", _seconds(result.new_day), _mb(result.new_day),
+        ("no-op rebuild", "nothing changed", _seconds(result.noop), _mb(result.noop), _load(result.noop), result.noop_changes.describe(), ""),
+        ("ingest one new day", "100 papers, 1 HF JSON file", _seconds(result.ingest_day), _mb(result.ingest_day), _load(result.ingest_day), "", ""),
+        ("build after the new day", "incremental", _seconds(result.new_day), _mb(result.new_day), _load(result.new_day),
          result.new_day_changes.describe(),
          f"≤ {TARGET_NEW_DAY_SECONDS:.0f} s: {_verdict(result.new_day.seconds <= TARGET_NEW_DAY_SECONDS)}"),
         ("full build of the same content", f"{n + PAPERS_PER_DAY:,} papers, new folder, no cache", _seconds(result.full),
-         _mb(result.full), "", ""),
+         _mb(result.full), _load(result.full), "", ""),
     ]
     peak = max(m.peak_mb for m in (result.cold, result.noop, result.new_day, result.full))
     if result.hugo is not None and result.hugo_floor is not None:
         hugo_files = f"{result.hugo_output.files:,} written" if result.hugo_output else ""
         rows.append(("Hugo cold build", "related papers on topics + keywords", _seconds(result.hugo, result.hugo_timeout),
-                     _mb(result.hugo), hugo_files, ""))
+                     _mb(result.hugo), _load(result.hugo), hugo_files, ""))
         rows.append(("Hugo cold build", "without related papers (Hugo's floor)",
-                     _seconds(result.hugo_floor, result.hugo_timeout), _mb(result.hugo_floor), hugo_files, ""))
+                     _seconds(result.hugo_floor, result.hugo_timeout), _mb(result.hugo_floor), _load(result.hugo_floor), hugo_files, ""))
     lines = [
-        "| step | what | time | peak memory | output files | target |",
-        "| --- | --- | ---: | ---: | --- | --- |",
+        "| step | what | time | peak memory | load | output files | target |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- |",
         *(f"| {' | '.join(row)} |" for row in rows),
         "",
         "| comparison | value | target |",
@@ -640,7 +651,8 @@ def write_results(new_sections: dict[int, str]) -> None:
     existing.update(new_sections)
     header = ("# Build benchmark\n\nWritten by `bench/bench_build.py` (issue 8); each section is the latest run "
               "of that size. Memory is peak RSS of the largest process or the sampled PSS sum of the "
-              "process tree, whichever is larger.\n")
+              "process tree, whichever is larger. Load is the 1-minute load average as the step started: "
+              "the machine is shared, and on 2 cores a load above 2 means the step waited for a core.\n")
     body = "\n".join(existing[size] for size in sorted(existing))
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(f"{header}\n{body}", encoding="utf-8")

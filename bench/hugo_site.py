@@ -243,17 +243,29 @@ _BASEOF = """\
   </div>
   {{- $current := "" }}
   {{- if eq .Kind "term" }}{{ if eq .Data.Plural "topics" }}{{ $current = .Data.Term }}{{ end }}{{ end }}
-  <nav class="topic-nav" aria-label="Topics">
-    <ul>
-      {{- range site.Data.topics }}
-      <li><a href="{{ printf "topics/%s/" .slug | relURL }}"{{ if eq .slug $current }} aria-current="page"{{ end }}>{{ .name }}</a></li>
-      {{- end }}
-    </ul>
-  </nav>
+  {{ partialCached "topic_nav.html" $current $current }}
 </header>
 <main id="main" tabindex="-1">
 {{ block "main" . }}{{ end }}
 </main>
+{{ partialCached "footer.html" . }}
+</body>
+</html>
+"""
+
+# The same on every page but for the current topic: rendered once per topic (partialCached),
+# as a Hugo site tuned for size would.
+_TOPIC_NAV = """\
+<nav class="topic-nav" aria-label="Topics">
+    <ul>
+      {{- range site.Data.topics }}
+      <li><a href="{{ printf "topics/%s/" .slug | relURL }}"{{ if eq .slug $ }} aria-current="page"{{ end }}>{{ .name }}</a></li>
+      {{- end }}
+    </ul>
+  </nav>
+"""
+
+_FOOTER = """\
 <footer class="site-footer">
   <nav aria-label="Footer">
     <a href="{{ "" | relURL }}">Latest</a>
@@ -265,8 +277,6 @@ _BASEOF = """\
   </nav>
   <p>{{ site.Params.description }}</p>
 </footer>
-</body>
-</html>
 """
 
 # dict "page" "heading" (2|3) "show_date" bool "hide_topic" slug
@@ -613,6 +623,8 @@ LAYOUTS = {
     "partials/paper_card.html": _PAPER_CARD,
     "partials/day_papers.html": _DAY_PAPERS,
     "partials/day_nav.html": _DAY_NAV,
+    "partials/topic_nav.html": _TOPIC_NAV,
+    "partials/footer.html": _FOOTER,
 }
 
 
