@@ -29,7 +29,8 @@ posting, and a date range is an id range. Ties rank the newer paper first.
 The tokenizer, written twice (here and in search.js) and compared by tests, is:
 NFKD-decompose, lower-case, drop combining marks, split on anything that is not a Unicode
 letter or digit, drop words shorter than two characters and STOP_WORDS, then fold plurals
-(`stem`). While a reader types, the last word also matches every term it begins.
+(`stem`). While a reader types, the last word also matches every term it begins, once it
+has PREFIX_MIN characters and as long as those terms fit in PREFIX_SHARDS shards.
 
 Encoding: numbers are base-32 varints written with a 64-character alphabet (low five bits
 first; a character from the upper half of the alphabet means "more digits follow"), which
@@ -79,8 +80,10 @@ SHARD_BYTES = 12_000
 DOC_BLOCK = 8
 # Authors shown on a result; the rest are counted.
 AUTHORS_SHOWN = 4
-# The last word of a query matches terms it begins once it has this many characters.
+# The last word of a query matches terms it begins once it has this many characters, and
+# while those terms fit in this many shards (a short prefix like "con" may begin thousands).
 PREFIX_MIN = 3
+PREFIX_SHARDS = 2
 
 # Words too common to mean anything in a paper's title or abstract. search.js reads this
 # list from meta.json, so the two tokenizers cannot drift apart.
@@ -477,6 +480,7 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic]) -> Iterator[t
         "docs": len(papers),
         "block": DOC_BLOCK,
         "prefix": PREFIX_MIN,
+        "prefix_shards": PREFIX_SHARDS,
         "stopwords": " ".join(sorted(STOP_WORDS)),
         "shards": shard_keys(shards),
         "topics": [[topic.slug, display_text(topic.name)] for topic in topics],

@@ -4,6 +4,7 @@ evaluation of the index. One site build and one browser for the whole file."""
 
 from __future__ import annotations
 
+import bisect
 import importlib.util
 import json
 import math
@@ -47,6 +48,9 @@ def site(tmp_path_factory) -> Path:
         make_paper(HOSTILE_TITLE, "2025-12-01", topics=["evaluation"], authors=[HOSTILE_AUTHOR],
                    abstract="A paper whose title is markup."),
         make_paper("Naïve Retrieval Heads", "2025-12-01", topics=["retrieval-rag"], abstract="Heads that retrieve."),
+        # Three thousand words that begin "zqx": more dictionary shards than a prefix may fetch.
+        make_paper("Broad Prefix Paper", "2025-12-02", topics=["data"],
+                   abstract=" ".join(f"zqx{number}" for number in range(3000))),
     ])
     out = root / "site"
     build_site(content, out, with_base_url(Config(site=SiteConfig(title="Search test")), "http://127.0.0.1/"),
@@ -105,7 +109,7 @@ def status(page) -> str:
 
 def test_typing_shows_ranked_links_and_the_url_follows(watched, site_url: str) -> None:
     open_search(watched, site_url)
-    assert "Search 404 papers" in status(watched)
+    assert "Search 405 papers" in status(watched)
     watched.locator("input[type=search]").press_sequentially("zyzzogeton dra", delay=15)
     settle(watched)
     assert result_titles(watched) == ["Speculative Decoding at Scale with Zyzzogeton Drafts"]
@@ -133,6 +137,15 @@ def test_only_the_word_being_typed_matches_as_a_prefix(watched, site_url: str) -
     assert result_titles(watched) == []
     open_search(watched, site_url, "zyzzog drafts")
     assert result_titles(watched) == []
+
+
+def test_a_prefix_that_begins_too_many_words_waits_for_more_letters(watched, site_url: str) -> None:
+    open_search(watched, site_url, "zqx")
+    assert result_titles(watched) == []
+    assert status(watched) == "Keep typing: “zqx” begins too many words to search yet."
+    open_search(watched, site_url, "zqx271")
+    assert result_titles(watched) == ["Broad Prefix Paper"]
+    assert status(watched) == "1 paper matches."
 
 
 def test_topic_and_date_filters(watched, site_url: str) -> None:
@@ -201,6 +214,11 @@ def full_evaluation(site: Path, query: str, topic: str = "", date_from: str = ""
     for position, word in enumerate(found):
         exact = search.stem(word) if word not in stop_words and len(word) >= 2 else None
         prefix = word if position == len(found) - 1 and not query.endswith(" ") and len(word) >= meta["prefix"] else None
+        if prefix:
+            keys = [search.js_order(key) for key in meta["shards"]]
+            first = bisect.bisect_right(keys, search.js_order(prefix)) - 1
+            last = bisect.bisect_right(keys, search.js_order(prefix + "\uffff")) - 1
+            prefix = prefix if last - first + 1 <= meta["prefix_shards"] else None
         scores: dict[int, float] = {}
         for term, entry in dictionary.items():
             if term != exact and not (prefix and term.startswith(prefix)):

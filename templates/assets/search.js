@@ -160,14 +160,13 @@ class SearchIndex {
     return low;
   }
 
-  shardsFor(conjunct) {
-    const numbers = new Set();
-    if (conjunct.exact) numbers.add(this.shardOf(conjunct.exact));
-    if (conjunct.prefix) {
-      const last = this.shardOf(conjunct.prefix + "\uffff");
-      for (let number = this.shardOf(conjunct.prefix); number <= last; number += 1) numbers.add(number);
-    }
-    return [...numbers];
+  // The shards of the prefix's terms, or null when the prefix begins too many words to be worth
+  // fetching (the reader is still typing; a letter more narrows it).
+  prefixShards(prefix) {
+    const first = this.shardOf(prefix);
+    const last = this.shardOf(prefix + "\uffff");
+    if (last - first + 1 > this.meta.prefix_shards) return null;
+    return Array.from({ length: last - first + 1 }, (_, offset) => first + offset);
   }
 
   idf(df) {
@@ -177,17 +176,20 @@ class SearchIndex {
 
   // A conjunct with its matching terms ("alternatives") and what is known of its postings.
   async conjunct(spec) {
-    const shards = await Promise.all(this.shardsFor(spec).map((number) => this.fetchJson(`t/${number}.json`)));
+    const prefixShards = spec.prefix ? this.prefixShards(spec.prefix) : null;
+    const numbers = new Set(prefixShards || []);
+    if (spec.exact) numbers.add(this.shardOf(spec.exact));
+    const shards = await Promise.all([...numbers].map((number) => this.fetchJson(`t/${number}.json`)));
     const alternatives = new Map();
     for (const shard of shards) {
       if (spec.exact && Object.hasOwn(shard, spec.exact)) alternatives.set(spec.exact, shard[spec.exact]);
-      if (spec.prefix) {
+      if (prefixShards) {
         for (const term of Object.keys(shard)) {
           if (term.startsWith(spec.prefix)) alternatives.set(term, shard[term]);
         }
       }
     }
-    const conjunct = { spec, scores: new Map(), alternatives: [] };
+    const conjunct = { spec, broad: Boolean(spec.prefix) && !prefixShards, scores: new Map(), alternatives: [] };
     for (const [term, entry] of alternatives) {
       const [df, head, bounds = [], file = term] = entry;
       const alternative = { term, df, idf: this.idf(df), bounds, file, loaded: 1, read: 0 };
@@ -447,7 +449,8 @@ class SearchPage {
       const shown = hits.slice(0, this.shown);
       const records = await this.index.records(shown.map((hit) => hit.id));
       if (generation !== this.generation) return;
-      this.show(records, total, query, filters, meta, specs, hits.length > shown.length || total === null);
+      this.show(records, total, query, filters, meta, specs, hits.length > shown.length || total === null,
+        conjuncts.some((conjunct) => conjunct.broad));
     } catch (error) {
       if (generation !== this.generation) return;
       this.results.replaceChildren();
@@ -458,7 +461,7 @@ class SearchPage {
     }
   }
 
-  show(records, total, query, filters, meta, specs, more = false) {
+  show(records, total, query, filters, meta, specs, more = false, broad = false) {
     const matches = matcher(specs, this.index.stopWords);
     const paperUrl = (slug) => new URL(meta.paper.replace("{slug}", encodeURIComponent(slug)), this.index.base).href;
     const topicNames = new Map(meta.topics.map(([slug, name], number) => [number, name]));
@@ -488,16 +491,17 @@ class SearchPage {
       return item;
     });
     this.results.replaceChildren(...items);
-    this.status.textContent = this.statusText(records.length, total, query, filters, meta, specs);
+    this.status.textContent = this.statusText(records.length, total, query, filters, meta, specs, broad);
     this.more.hidden = !more;
     this.results.removeAttribute("aria-busy");
   }
 
-  statusText(count, total, query, filters, meta, specs) {
+  statusText(count, total, query, filters, meta, specs, broad) {
     const filtered = Boolean(filters.topic || filters.from || filters.to);
     if (specs.length === 0) {
       return query.trim() ? "Type a longer word to search." : `Search ${plural(meta.docs, "paper")} by title, author or abstract.`;
     }
+    if (count === 0 && broad) return `Keep typing: “${query.trim()}” begins too many words to search yet.`;
     if (count === 0) {
       return `No papers match “${query.trim()}”${filtered ? " with these filters" : ""}.`;
     }
