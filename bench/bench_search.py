@@ -334,7 +334,8 @@ def main(argv: Sequence[str]) -> int:
     print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, Chromium headless, "
           f"load average before the run {load_before}. Typing {TYPING_DELAY_MS} ms between keys; each query in a new "
           f"browser context (cold cache); medians of {args.repeats} runs; bytes as transferred from a gzip-serving "
-          "127.0.0.1 server, from page load to the top 10 results.\n")
+          f"127.0.0.1 server, from page load to the top 10 results. Pagefind's times include its own "
+          f"{PAGEFIND_DEBOUNCE_MS} ms debounce (see PAGEFIND_DEBOUNCE_MS).\n")
     print("| index | build time | files | size on disk |")
     print("| --- | ---: | ---: | ---: |")
     print(f"| ours (search/) | {ours.seconds:.1f} s | {ours.files:,} | {_mb(ours.bytes)} |")
