@@ -216,16 +216,21 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _pss_kb(pid: int) -> int:
-    """Proportional set size: shared pages split between the processes that share them."""
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _rss_kb(pid: int) -> int:
+    """Resident set size from /proc/PID/statm: microseconds to read whatever the process size.
+
+    (smaps_rollup's PSS would split shared pages fairly, but reading it walks the page tables:
+    0.2 s for a 5 GB process, which at this sampling rate took half a core from the build
+    being measured.)
+    """
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as rollup:
-            for line in rollup:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * _PAGE_KB
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 @dataclass
@@ -233,8 +238,9 @@ class Measured:
     """One command's wall time and peak memory.
 
     `peak_mb` is the larger of the biggest single process's peak RSS (wait4's ru_maxrss, exact)
-    and the highest sampled sum of PSS over the whole process tree (catches worker pools,
-    whose memory adds up, at SAMPLE_INTERVAL resolution).
+    and the highest sampled sum of RSS over the whole process tree (catches worker pools, whose
+    memory adds up, at SAMPLE_INTERVAL resolution; pages a forked worker shares with its parent
+    count twice, so for a pool this errs high, never low).
     """
 
     seconds: float
@@ -262,7 +268,7 @@ def run_measured(command: Sequence[str], cwd: Path, timeout: float | None = None
     def sample() -> None:
         nonlocal peak_tree_kb
         while not done.wait(SAMPLE_INTERVAL):
-            peak_tree_kb = max(peak_tree_kb, sum(_pss_kb(pid) for pid in _tree(process.pid)))
+            peak_tree_kb = max(peak_tree_kb, sum(_rss_kb(pid) for pid in _tree(process.pid)))
 
     outputs: dict[str, str] = {}
 
@@ -650,8 +656,8 @@ def write_results(new_sections: dict[int, str]) -> None:
     existing = _sections(RESULTS_FILE.read_text(encoding="utf-8")) if RESULTS_FILE.is_file() else {}
     existing.update(new_sections)
     header = ("# Build benchmark\n\nWritten by `bench/bench_build.py` (issue 8); each section is the latest run "
-              "of that size. Memory is peak RSS of the largest process or the sampled PSS sum of the "
-              "process tree, whichever is larger. Load is the 1-minute load average as the step started: "
+              "of that size. Memory is peak RSS of the largest process or the sampled sum over the "
+              "process tree (RSS), whichever is larger. Load is the 1-minute load average as the step started: "
               "the machine is shared, and on 2 cores a load above 2 means the step waited for a core.\n")
     body = "\n".join(existing[size] for size in sorted(existing))
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
