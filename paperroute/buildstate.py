@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from paperroute.model import Paper
-from paperroute.output import write_atomic
+from paperroute.output import write_if_changed
 
 # Bump when the state's layout changes; code and template changes are caught by `code_digest`.
 STATE_VERSION = 1
@@ -71,7 +71,8 @@ def load_state(out_dir: Path) -> BuildState:
 
 
 def save_state(out_dir: Path, state: BuildState) -> None:
-    write_atomic(state_path(out_dir), pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    """Written only when it changed, so a build that changed nothing leaves no trace on disk."""
+    write_if_changed(state_path(out_dir), pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def code_digest(templates_dir: Path) -> bytes:
