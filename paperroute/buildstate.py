@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 
 from paperroute.model import Paper
 from paperroute.output import write_if_changed
+from paperroute.parallel import map_ranges
 
 # Bump when the state's layout changes; code and template changes are caught by `code_digest`.
 STATE_VERSION = 1
@@ -134,17 +135,12 @@ def _parse_file(path: Path, size: int, mtime_ns: int, terms_of: Callable[[Paper]
                       paper, terms_of(paper))
 
 
-def _parse_batch(batch: list[tuple[str, int, int]]) -> list[ParsedFile]:
-    from paperroute.related import terms
-
-    return [_parse_file(Path(path), size, mtime_ns, terms) for path, size, mtime_ns in batch]
-
-
 # Below this many files to parse, starting worker processes costs more than it saves.
-PARALLEL_PARSE_MIN = 4000
+PARALLEL_PARSE_MIN = 2000
 
 
-def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper], Counter[str]]) -> list[ParsedFile]:
+def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper], Counter[str]], *,
+                quiet: bool = False) -> list[ParsedFile]:
     """Every paper file parsed, reusing the state's record for files whose size and mtime match.
 
     Files to parse are split over the machine's cores when there are many (a cold build);
@@ -161,16 +157,13 @@ def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper]
             keep[key] = known
         else:
             todo.append((key, stat.st_size, stat.st_mtime_ns))
-    workers = min(os.cpu_count() or 1, 8)
-    if len(todo) >= PARALLEL_PARSE_MIN and workers > 1:
-        import multiprocessing
 
-        size = max(256, len(todo) // (workers * 8))
-        batches = [todo[start:start + size] for start in range(0, len(todo), size)]
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parsed = [item for batch in pool.map(_parse_batch, batches) for item in batch]
-    else:
-        parsed = [_parse_file(Path(path), size, mtime_ns, terms_of) for path, size, mtime_ns in todo]
+    def parse_range(start: int, end: int) -> list[ParsedFile]:
+        return [_parse_file(Path(path), size, mtime_ns, terms_of) for path, size, mtime_ns in todo[start:end]]
+
+    batches = map_ranges(parse_range, len(todo), chunk=500, min_parallel=PARALLEL_PARSE_MIN,
+                         label="parsing", quiet=quiet)
+    parsed = [item for batch in batches for item in batch]
     for (key, _, _), item in zip(todo, parsed):
         keep[key] = item
     state.files = keep

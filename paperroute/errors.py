@@ -18,6 +18,10 @@ class InputError(Exception):
         self.path = str(path) if path is not None else None
         self.line = line
 
+    def __reduce__(self):
+        # Raised in a build's worker process, it must reach the parent with its file and line.
+        return (type(self), (self.message, self.path, self.line))
+
     def __str__(self) -> str:
         where = self.path or ""
         if self.path and self.line is not None:

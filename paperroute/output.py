@@ -66,22 +66,29 @@ class SiteWriter:
         self.written = 0
         self.unchanged = 0
 
-    def write(self, rel_path: str, data: bytes | str) -> bool:
+    def claim(self, rel_path: str) -> None:
+        """Mark a file as this build's output; two outputs claiming one path is a bug."""
         if rel_path in self.paths:
             raise ValueError(f"two outputs claim {rel_path}")
         self.paths.add(rel_path)
-        if write_if_changed(self.root / rel_path, data):
-            self.written += 1
-            return True
-        self.unchanged += 1
-        return False
+
+    def write(self, rel_path: str, data: bytes | str) -> bool:
+        self.claim(rel_path)
+        written = write_if_changed(self.root / rel_path, data)
+        self.count(written)
+        return written
 
     def keep(self, rel_path: str) -> None:
         """Claim a file this build owns and knows to be current without producing its bytes."""
-        if rel_path in self.paths:
-            raise ValueError(f"two outputs claim {rel_path}")
-        self.paths.add(rel_path)
-        self.unchanged += 1
+        self.claim(rel_path)
+        self.count(False)
+
+    def count(self, written: bool) -> None:
+        """Count one claimed file as written or left unchanged (also for files a worker wrote)."""
+        if written:
+            self.written += 1
+        else:
+            self.unchanged += 1
 
     def prune(self, previous: set[str] | None = None) -> int:
         """Remove files this build did not claim; returns how many.

@@ -301,9 +301,3 @@ def site_pages(corpus: Corpus, related: Mapping[str, Sequence[str]], page_size: 
     yield from day_pages(corpus)
     yield from topic_pages(corpus, page_size)
     yield from paper_pages(corpus, related)
-
-
-def page_count(corpus: Corpus, page_size: int) -> int:
-    """How many pages `site_pages` yields, for the progress bar, without building them."""
-    topic_page_total = sum(max(1, math.ceil(len(corpus.by_topic.get(t.slug, [])) / page_size)) for t in corpus.topics)
-    return 4 + len(corpus.days) + topic_page_total + len(corpus.papers)

@@ -19,8 +19,8 @@ from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
 from paperroute.feeds import write_feeds
 from paperroute.output import SiteWriter
-from paperroute.pages import SITE_FEEDS, Page, nav_topics, page_count, site_pages
-from paperroute.progress import progress
+from paperroute.pages import SITE_FEEDS, Page, nav_topics, site_pages
+from paperroute.parallel import map_ranges
 from paperroute.related import related_papers, terms
 from paperroute.render import TEMPLATES_DIR, Renderer
 from paperroute.search import write_search_index
@@ -65,7 +65,7 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
     check_out_dir(Path(out_dir), Path(content_dir), Path(templates_dir))
     state = load_state(out_dir)
     previous_outputs = state.outputs
-    parsed = load_papers(ContentStore(content_dir).paper_files(), state, terms)
+    parsed = load_papers(ContentStore(content_dir).paper_files(), state, terms, quiet=quiet)
     corpus = build_corpus([item.paper for item in parsed], load_taxonomy(content_dir).topics)
     site = config.site
     writer = SiteWriter(out_dir)
@@ -139,12 +139,20 @@ class PageInputs:
         return fingerprint(sorted(self.paper_digests.items()), lambda paper: b"")
 
 
+# Below this many pages, a build renders in-process: forking workers would cost more.
+PARALLEL_RENDER_MIN = 1500
+# Pages per unit of work handed to a worker: small enough for an even split and a lively bar.
+RENDER_CHUNK = 250
+
+
 def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_dir: Path,
                 inputs: PageInputs, *, quiet: bool = False) -> int:
     """Render and write every page whose inputs changed since the last build, then the sitemap.
 
     A page whose fingerprint matches the previous build's, and whose file is still there, is
-    claimed without rendering: that is what makes a rebuild after one new day fast.
+    claimed without rendering: that is what makes a rebuild after one new day fast. The pages
+    are fingerprinted, rendered and written by forked workers, a range of pages each, which
+    share the compiled templates and the corpus with this process.
     """
     shared = {
         "nav_topics": nav_topics(corpus),
@@ -154,24 +162,32 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     renderer = Renderer(site, shared, templates_dir)
     inputs.code += repr((shared, corpus.topics)).encode()
     related = inputs.related_papers(corpus)
-    sitemap_paths: list[str] = []
-    pages = site_pages(corpus, related, site.topic_page_size)
-    total = page_count(corpus, site.topic_page_size)
-    count = 0
-    for page in progress(pages, total=total, label="pages", quiet=quiet):
+    pages = list(site_pages(corpus, related, site.topic_page_size))
+
+    def render_range(start: int, end: int) -> list[tuple[bytes, bool | None]]:
+        """Each page's fingerprint, and True/False for written/unchanged, or None when kept."""
+        own = SiteWriter(writer.root)
+        done: list[tuple[bytes, bool | None]] = []
+        for page in pages[start:end]:
+            target = output_file(page.path)
+            digest = inputs.fingerprint(page)
+            if inputs.previous.get(target) == digest and (own.root / target).is_file():
+                done.append((digest, None))
+            else:
+                html = renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
+                done.append((digest, own.write(target, html)))
+        return done
+
+    results = map_ranges(render_range, len(pages), chunk=RENDER_CHUNK, min_parallel=PARALLEL_RENDER_MIN,
+                         label="pages", quiet=quiet)
+    outcomes = (outcome for batch in results for outcome in batch)
+    for page, (digest, written) in zip(pages, outcomes):
         target = output_file(page.path)
-        digest = inputs.fingerprint(page)
         inputs.current[target] = digest
-        if inputs.previous.get(target) == digest and (writer.root / target).is_file():
-            writer.keep(target)
-        else:
-            html = renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
-            writer.write(target, html)
-        if page.in_sitemap:
-            sitemap_paths.append(page.path)
-        count += 1
-    write_sitemap(sitemap_paths, site, writer)
-    return count
+        writer.claim(target)
+        writer.count(bool(written))
+    write_sitemap([page.path for page in pages if page.in_sitemap], site, writer)
+    return len(pages)
 
 
 def write_assets(assets_dir: Path, writer: SiteWriter) -> None:

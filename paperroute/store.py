@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import yaml
 
 from paperroute.errors import InputError
+from paperroute.frontmatter import read_canonical
 from paperroute.model import CORE_FIELDS, Paper, SourceRef
 from paperroute.output import write_atomic
 from paperroute.text import normalise_title, slugify
@@ -64,6 +65,9 @@ def parse_paper_file(text: str, path: Path) -> Paper:
     except StopIteration:
         raise InputError("front matter is not closed by a '---' line", path, 1) from None
     front_text = "\n".join(lines[1:end])
+    fast = read_canonical(front_text)
+    if fast is not None:
+        return _paper_from_front_matter(fast, "\n".join(lines[end + 1 :]).strip(), path, front_text)
     try:
         front = yaml.load(front_text, Loader=_Loader) or {}
     except yaml.YAMLError as err:

@@ -10,6 +10,7 @@ import pytest
 from conftest import make_paper, write_store
 from paperroute.buildstate import BuildState, fingerprint, load_state, state_path
 from paperroute.config import Config, SiteConfig
+from paperroute.errors import InputError
 from paperroute.site import build_site
 
 CONFIG = Config(site=SiteConfig(base_url="https://example.org/digest/", topic_page_size=2))
@@ -100,3 +101,32 @@ def test_a_new_topic_reaches_every_page_of_an_incremental_build(tmp_path: Path) 
     build_site(content, tmp_path / "fresh", CONFIG, quiet=True)
     assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
     assert "topics/multimodal/" in (tmp_path / "site" / "papers" / "paper-0-0-on-sparse-attention-kernels-0" / "index.html").read_text()
+
+
+def test_forked_workers_build_the_same_bytes_as_one_process(tmp_path: Path, monkeypatch) -> None:
+    """The parallel parse and render are only a split of the same work: same files, same bytes."""
+    content = tmp_path / "content"
+    write_store(content, papers(4))
+    serial = build_site(content, tmp_path / "serial", CONFIG, quiet=True)
+    monkeypatch.setattr("paperroute.buildstate.PARALLEL_PARSE_MIN", 1)
+    monkeypatch.setattr("paperroute.site.PARALLEL_RENDER_MIN", 1)
+    monkeypatch.setattr("paperroute.site.RENDER_CHUNK", 3)
+    monkeypatch.setattr("paperroute.parallel.worker_count", lambda: 2)
+    forked = build_site(content, tmp_path / "forked", CONFIG, quiet=True)
+    assert tree(tmp_path / "serial") == tree(tmp_path / "forked")
+    assert (forked.pages, forked.written) == (serial.pages, serial.written)
+    again = build_site(content, tmp_path / "forked", CONFIG, quiet=True)
+    assert again.written == 0 and again.unchanged == serial.written
+
+
+def test_a_bad_file_found_by_a_worker_names_its_file_and_line(tmp_path: Path, monkeypatch) -> None:
+    content = tmp_path / "content"
+    write_store(content, papers(2))
+    bad = next((content / "papers" / "2026-03-02").glob("*.md"))
+    bad.write_text(bad.read_text().replace("date: 2026-03-02", "date: 2026-02-30"), encoding="utf-8")
+    monkeypatch.setattr("paperroute.buildstate.PARALLEL_PARSE_MIN", 1)
+    monkeypatch.setattr("paperroute.parallel.worker_count", lambda: 2)
+    with pytest.raises(InputError) as error:
+        build_site(content, tmp_path / "site", CONFIG, quiet=True)
+    assert str(error.value) == f"{bad}:3: date: '2026-02-30' is not a YYYY-MM-DD date"
+    assert not (tmp_path / "site").exists()

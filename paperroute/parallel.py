@@ -1,0 +1,65 @@
+"""Both cores for the big loops of a build: parsing every file and rendering every page.
+
+The work is split into index ranges over a list the parent already holds. Workers are forked,
+so they inherit that list, the compiled templates and the previous build's state without
+pickling any of it; only each range's (small) result comes back. Below `min_parallel` items,
+or where `fork` does not exist, the same function runs in this process: starting workers costs
+more than a small build takes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from typing import Callable, Iterator, TypeVar
+
+from tqdm import tqdm
+
+R = TypeVar("R")
+
+# A worker per core, up to this many: past it, the disk and the parent's merging are the limit.
+MAX_WORKERS = 8
+
+# The work of the pool being run; set in the parent just before the fork, read by workers.
+_work: Callable[[int, int], object] | None = None
+
+
+def _run(bounds: tuple[int, int]) -> object:
+    assert _work is not None
+    return _work(*bounds)
+
+
+def worker_count() -> int:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+                      MAX_WORKERS))
+
+
+def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_parallel: int,
+               label: str, quiet: bool = False) -> Iterator[R]:
+    """Yield `work(start, end)` for consecutive ranges covering [0, total), in order.
+
+    An exception in a worker is raised here, as it would be in-process. A bar counts items
+    (not ranges) on a terminal; nothing is drawn otherwise or with `quiet`.
+    """
+    global _work
+    ranges = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
+    workers = worker_count()
+    bar = tqdm(total=total, desc=label, unit="", leave=False, file=sys.stderr, dynamic_ncols=True,
+               disable=quiet or not sys.stderr.isatty())
+    with bar:
+        if total < min_parallel or workers < 2:
+            for start, end in ranges:
+                yield work(start, end)
+                bar.update(end - start)
+            return
+        _work = work
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for (start, end), result in zip(ranges, pool.imap(_run, ranges)):
+                    yield result
+                    bar.update(end - start)
+        finally:
+            _work = None
