@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 from tqdm import tqdm
 
@@ -63,3 +63,49 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
                     bar.update(end - start)
         finally:
             _work = None
+
+
+# The work of the background process being started; read by the child just after the fork.
+_background: Callable[[], object] | None = None
+
+
+def _run_background() -> object:
+    assert _background is not None
+    return _background()
+
+
+class Background(Generic[R]):
+    """`work()` run in a forked process while this one goes on; `result()` waits for it.
+
+    For a stage that needs only what exists at the fork (the search index needs the corpus and
+    nothing the pages make), so both cores are busy while this process does the rest. On one
+    core it simply runs in place.
+    """
+
+    def __init__(self, work: Callable[[], R], *, parallel: bool = True):
+        global _background
+        self._pool = None
+        if not parallel or worker_count() < 2:
+            self._value = work()
+            return
+        _background = work
+        try:
+            self._pool = multiprocessing.get_context("fork").Pool(1)
+        finally:
+            _background = None
+        self._pending = self._pool.apply_async(_run_background)
+
+    def cancel(self) -> None:
+        """Stop the work (this process failed and will not wait for it)."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+    def result(self) -> R:
+        if self._pool is None:
+            return self._value
+        try:
+            return self._pending.get()
+        finally:
+            self._pool.close()
+            self._pool.join()
