@@ -33,8 +33,10 @@ class SiteConfig:
 class DigestConfig:
     sender: str = "paperroute <digest@localhost>"
     unsubscribe_mailto: str = "unsubscribe@localhost"
-    # `{email}` is replaced by the subscriber's address (URL-quoted).
-    unsubscribe_url: str = "http://127.0.0.1:8000/unsubscribe?email={email}"
+    # The unsubscribe endpoint; `{email}` is replaced by the subscriber's address (URL-quoted).
+    # Empty: `<site.base_url>unsubscribe?email={email}`, so a site on https:// gets RFC 8058
+    # one-click unsubscribe without another setting. The endpoint must exist (see README).
+    unsubscribe_url: str = ""
     send_empty: bool = False
     # Messages per second at most when sending; 0 means as fast as the server takes them.
     rate_limit: float = 0.0
@@ -58,6 +60,9 @@ class SmtpConfig:
     timeout: float = 30.0
     # CA bundle to verify the server's certificate with (a private CA); default: the system's.
     ca_file: str | None = None
+    # SMTP sessions open at once. SMTP waits for the server's answer after every message, so a
+    # second session keeps both ends busy; a few are plenty, and many look like abuse to a server.
+    connections: int = 2
 
 
 @dataclass(frozen=True)

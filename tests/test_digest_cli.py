@@ -122,7 +122,7 @@ def test_send_delivers_then_a_rerun_sends_nothing(tmp_path):
     assert first.stderr == ""
     assert second.stdout == "digest 2026-03-12: 3 papers, 0 sent, 1 skipped (empty), 0 refused, 3 already sent\n"
     assert server.received_by() == Counter({"all@example.org": 1, "coder@example.org": 1, "scaling@example.org": 1})
-    assert len(server.sessions) == 1
+    assert 1 <= len(server.sessions) <= 2  # smtp.connections: 2 by default, each reused
     received = {recipient: email.message_from_bytes(data, policy=email.policy.default) for recipient, data in server.messages}
     assert received["all@example.org"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "View in browser" in received["all@example.org"].get_body(("html",)).get_content()
@@ -171,8 +171,9 @@ def wait_for(condition, what: str, limit: float = 60.0) -> None:
 
 
 def test_killed_mid_send_then_rerun_every_subscriber_gets_exactly_one(tmp_path):
-    """SIGKILL while the server holds the 4th message, before it has answered DATA."""
-    server = RecordingServer(hold_message=4)
+    """SIGKILL while the server holds the 4th message and every one after it, before answering
+    DATA; with two connections, one or two messages are on the wire when the process dies."""
+    server = RecordingServer(hold_from=4)
     with smtp_server(server) as port:
         project = write_project(tmp_path, port, subscribers_yaml(READERS))
         process = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "digest", "--send"], cwd=project,
@@ -185,19 +186,21 @@ def test_killed_mid_send_then_rerun_every_subscriber_gets_exactly_one(tmp_path):
             process.stdout.close()
             process.stderr.close()
         assert process.returncode == -signal.SIGKILL
-        # The server lost its client before answering: aiosmtpd drops that message.
-        server.release.set()
-        wait_for(lambda: server.abandoned == 1, "the server to drop the unfinished message")
+        # The server lost its client before answering: aiosmtpd drops the unfinished messages.
+        wait_for(lambda: server.abandoned == server.held, "the server to drop the unfinished messages")
         assert server.received_by() == Counter({address: 1 for address in READERS[:3]})
         with Ledger(project / "digest-ledger.sqlite3") as ledger:
-            statuses = Counter(entry.status for entry in ledger.entries(dt.date(2026, 3, 12)).values())
-        assert statuses == Counter({SENT: 3, SENDING: 1})
+            entries = ledger.entries(dt.date(2026, 3, 12))
+        assert {key for key, entry in entries.items() if entry.status == SENT} == set(READERS[:3])
+        cut_off = [key for key, entry in entries.items() if entry.status == SENDING]
+        assert 1 <= len(cut_off) <= 2 and len(entries) == 3 + len(cut_off)
 
-        server.hold_message = 0
+        server.hold_from = 0
+        server.release.set()
         rerun = run_digest("--send", cwd=project)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout == ("digest 2026-03-12: 3 papers, 5 sent, 0 skipped (empty), 0 refused, 3 already sent, "
-                            "1 resent after an interrupted run\n")
+                            f"{len(cut_off)} resent after an interrupted run\n")
     assert server.received_by() == Counter({address: 1 for address in READERS})
 
 

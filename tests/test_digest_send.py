@@ -35,19 +35,21 @@ class RecordingServer:
     refuse / defer: addresses answered 550 / 450 at RCPT.
     drop_after: close the connection after this many messages on it (a server's per-connection cap).
     die_after: stop listening and close the connection after this many messages in all.
-    hold_message: the n-th DATA (1-based) waits until `release` is set; `holding` says it started,
-    `abandoned` counts held messages whose client vanished first.
+    hold_from: the n-th DATA (1-based) and every one after it wait until `release` is set;
+    `holding` says the first started, `held` counts them, `abandoned` counts those whose client
+    vanished first.
     """
 
     def __init__(self, refuse: tuple[str, ...] = (), defer: tuple[str, ...] = (), drop_after: int = 0,
-                 hold_message: int = 0, die_after: int = 0):
+                 hold_from: int = 0, die_after: int = 0):
         self.refuse = set(refuse)
         self.defer = set(defer)
         self.drop_after = drop_after
         self.die_after = die_after
         self.listener: asyncio.AbstractServer | None = None  # set by smtp_server()
-        self.hold_message = hold_message
+        self.hold_from = hold_from
         self.holding = threading.Event()
+        self.held = 0
         self.release = threading.Event()
         self.messages: list[tuple[str, bytes]] = []
         self.rcpt_attempts: Counter[str] = Counter()
@@ -72,7 +74,8 @@ class RecordingServer:
 
     async def handle_DATA(self, server, session, envelope):
         self._data_started += 1
-        if self._data_started == self.hold_message:
+        if self.hold_from and self._data_started >= self.hold_from:
+            self.held += 1
             self.holding.set()
             try:
                 while not self.release.is_set():
@@ -127,7 +130,7 @@ def deliveries(addresses: list[str]) -> list[Delivery]:
 def send(port: int, addresses: list[str], ledger_path: Path, **options) -> object:
     config = options.pop("config", None) or config_for(port)
     with Ledger(ledger_path) as ledger, SmtpMailer(config, SENDER) as mailer:
-        return deliver(DAY, deliveries(addresses), ledger, mailer, **options)
+        return deliver(DAY, deliveries(addresses), ledger, [mailer], **options)
 
 
 ADDRESSES = [f"reader{i}@example.org" for i in range(6)]
@@ -155,7 +158,7 @@ def test_bare_line_feeds_and_lone_dots_arrive_intact(tmp_path):
     body = b"Subject: dots\n\n.\n..\nmiddle\r\n.\rlast"
     with smtp_server(server) as port, Ledger(tmp_path / "ledger.sqlite3") as ledger, \
             SmtpMailer(config_for(port), SENDER) as mailer:
-        deliver(DAY, [Delivery("a@example.org", "a@example.org", lambda: Message("<dots@test>", body))], ledger, mailer)
+        deliver(DAY, [Delivery("a@example.org", "a@example.org", lambda: Message("<dots@test>", body))], ledger, [mailer])
     assert server.messages == [("a@example.org", b"Subject: dots\r\n\r\n.\r\n..\r\nmiddle\r\n.\r\nlast\r\n")]
 
 

@@ -17,9 +17,10 @@ import datetime as dt
 import hashlib
 import re
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Hashable, Iterator
 
 from paperroute.commands.ingest import iso_date
 from paperroute.config import DEFAULT_CONFIG_FILE, Config, load_config
@@ -37,6 +38,9 @@ from paperroute.text import slugify
 from paperroute.topics import load_taxonomy
 
 HELP = "email the day's papers to subscribers (.eml files or SMTP)"
+
+# More sessions at once than any mail server should be asked for by one sender.
+MAX_CONNECTIONS = 16
 
 _PLAIN_ADDRESS = re.compile(r"[a-z0-9._+-]+@[a-z0-9.-]+")
 
@@ -64,13 +68,22 @@ class DigestPlan:
     skipped: int = 0
 
     def recipients(self, quiet: bool) -> Iterator[tuple[Subscriber, list[Paper]]]:
-        """Each subscriber with their papers; those left with none are counted and skipped."""
-        for subscriber in progress(self.subscribers, total=len(self.subscribers), label="digest", quiet=quiet):
+        """Each subscriber with their papers; those left with none are counted and skipped.
+
+        Subscribers whose messages share a frame (the same papers under the same sections,
+        `DigestEdition.frame_key`) come one after another, in the order the first of them
+        has in the file, so each frame is rendered once and not again after it left the cache.
+        """
+        groups: dict[Hashable, tuple[list[Paper], list[Subscriber]]] = {}
+        self.skipped = 0
+        for subscriber in self.subscribers:
             papers = self.selector.select(subscriber)
             if not papers and not self.send_empty:
                 self.skipped += 1
                 continue
-            yield subscriber, papers
+            groups.setdefault(self.edition.frame_key(subscriber, papers), (papers, []))[1].append(subscriber)
+        ordered = ((subscriber, papers) for papers, members in groups.values() for subscriber in members)
+        yield from progress(ordered, total=len(self.subscribers) - self.skipped, label="digest", quiet=quiet)
 
 
 def _check_settings(config: Config, config_path: Path) -> None:
@@ -78,6 +91,8 @@ def _check_settings(config: Config, config_path: Path) -> None:
         raise InputError("digest.max_attempts: must be at least 1", config_path)
     if config.digest.rate_limit < 0:
         raise InputError("digest.rate_limit: must be 0 (no limit) or more", config_path)
+    if not 1 <= config.smtp.connections <= MAX_CONNECTIONS:
+        raise InputError(f"smtp.connections: must be 1 to {MAX_CONNECTIONS}", config_path)
 
 
 def load_day(content_dir: Path, date: dt.date | None) -> tuple[Day, list[Topic], set[str]]:
@@ -136,8 +151,10 @@ def send_digest(plan: DigestPlan, config: Config, ledger_path: Path, quiet: bool
                 return Message(edition.message_id(subscriber), edition.render(subscriber, papers))
             yield Delivery(subscriber.key, subscriber.email, compose)
 
-    with Ledger(ledger_path) as ledger, SmtpMailer(config.smtp, edition.sender) as mailer:
-        return deliver(edition.date, deliveries(), ledger, mailer,
+    with Ledger(ledger_path) as ledger, ExitStack() as connections:
+        mailers = [connections.enter_context(SmtpMailer(config.smtp, edition.sender))
+                   for _ in range(config.smtp.connections)]
+        return deliver(edition.date, deliveries(), ledger, mailers,
                        rate_limit=config.digest.rate_limit, max_attempts=config.digest.max_attempts)
 
 

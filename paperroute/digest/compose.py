@@ -19,14 +19,18 @@ What mail clients and mail servers need, and why it is done this way:
   byte-identical messages, and a receiving server that already has the message sees the
   same Message-ID (most mailbox stores keep one copy).
 
-Speed (10,000 subscribers in well under a minute): what is the same for every subscriber is
-done once per day. Each paper's card is rendered, CSS-inlined and quoted-printable-encoded
-once; a subscriber's message is its own small frame (header, section titles, footer), inlined
-and encoded on its own, with each card's line `<!--paperroute-card-N-->` then replaced by the
-encoded card. Quoted-printable works line by line, so encoded lines joined are the encoding
-of the joined lines. The wire bytes are written here rather than by `email.generator`, whose
-header objects and line-by-line writes cost more than all the rest; `compose` parses them
-back into an `EmailMessage` for anyone who wants the object.
+Speed (10,000 subscribers in well under a minute): nothing is done twice that comes out the
+same. Each paper's card is rendered, CSS-inlined and quoted-printable-encoded once a day. The
+rest of a message — header, section titles, footer, the "frame" — is the same for every
+subscriber who gets the same papers under the same section titles, so it is rendered, inlined,
+encoded and joined with its cards once per such selection (`frame_key`); only the footer's
+address, filters and unsubscribe link differ. Those are rendered as placeholders and filled in
+per message, escaped for HTML in the HTML part, on lines encoded on their own. That works
+because quoted-printable works line by line: encoded lines joined are the encoding of the
+joined lines, so an encoded card replaces its slot line `<!--paperroute-card-N-->` and a
+filled-in footer line drops in between encoded lines. The wire bytes are written here rather
+than by `email.generator`, whose header objects and line-by-line writes cost more than all the
+rest; `compose` parses them back into an `EmailMessage` for anyone who wants the object.
 """
 
 from __future__ import annotations
@@ -38,18 +42,21 @@ import email.policy
 import functools
 import hashlib
 import re
+import secrets
 import textwrap
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Hashable, Mapping, Sequence
 from urllib.parse import quote
 
 import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from paperroute.config import DigestConfig, SiteConfig
 from paperroute.digest.subscribers import Subscriber
@@ -75,11 +82,19 @@ POLICY = email.policy.SMTP.clone(max_line_length=998)
 SUMMARY_LENGTH = 240
 TEXT_WIDTH = 72
 
+# Frames kept: subscribers are sent grouped by frame (`frame_key`), so a few cover every
+# connection working through a group; each is about twice a message's size.
+FRAME_CACHE_SIZE = 16
+
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True, keep_link_tags=False)
 _CARD_SLOT = "<!--paperroute-card-{}-->"
-_ENCODED_CARD_SLOT = re.compile(rb"^<!--paperroute-card-(\d+)-->\n", re.MULTILINE)
 # A header value that can be written as it is: printable ASCII, one line, well under 998.
 _PLAIN_HEADER_VALUE = re.compile(r"[\x20-\x7e]{0,900}")
+# What an unsubscribe URL may hold around `{email}`: RFC 3986's characters, none of which can
+# end the `<...>` it is quoted in within List-Unsubscribe or the href="..." in the HTML part.
+_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]{1,700}")
+# The values the templates print per subscriber (see `DigestEdition._frame`).
+PER_SUBSCRIBER = ("email", "filters", "unsubscribe_url")
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class PaperEntry:
     """A paper as the digest shows it, cleaned and wrapped once per day, not once per subscriber."""
 
     index: int  # its card's number in the edition
+    slot: Markup  # what the templates print where its card goes
     title: str
     url: str
     authors: str
@@ -118,7 +134,6 @@ def _environment(templates_dir: Path) -> Environment:
         auto_reload=False,
     )
     environment.filters.update(count_of=count_of)
-    environment.globals.update(card=lambda paper: Markup(_CARD_SLOT.format(paper.index)))
     return environment
 
 
@@ -131,10 +146,19 @@ def _sender(settings: DigestConfig) -> tuple[str, str]:
     return str(Address(clean_line(name), addr_spec=address)), domain
 
 
-def _check_unsubscribe(settings: DigestConfig) -> None:
-    if not re.fullmatch(r"https?://[\x21-\x7e]{1,700}", settings.unsubscribe_url):
-        raise InputError(f"digest.unsubscribe_url: {settings.unsubscribe_url!r} is not an http(s) URL "
-                         "(plain ASCII, no spaces)")
+def _unsubscribe_template(settings: DigestConfig, site: SiteConfig) -> str:
+    """The unsubscribe URL with `{email}` in it: the setting, else one on the site itself."""
+    url = settings.unsubscribe_url or absolute(site.base_url, "unsubscribe?email={email}")
+    where = "" if settings.unsubscribe_url else " (made from site.base_url; set digest.unsubscribe_url)"
+    if "{email}" not in url:
+        raise InputError(f"digest.unsubscribe_url: {url!r} has no {{email}}, so it cannot say who unsubscribes")
+    if not _URL.fullmatch(url.replace("{email}", "")):
+        raise InputError(f"digest.unsubscribe_url: {url!r} is not an http(s) URL of plain ASCII without spaces, "
+                         f"quotes or angle brackets{where}")
+    return url
+
+
+def _check_unsubscribe_mailto(settings: DigestConfig) -> None:
     if not re.fullmatch(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+", settings.unsubscribe_mailto):
         raise InputError(f"digest.unsubscribe_mailto: {settings.unsubscribe_mailto!r} is not an address")
 
@@ -151,11 +175,79 @@ def _quoted_printable(text: str) -> bytes:
     return binascii.b2a_qp(text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8"), istext=True)
 
 
-def _part(subtype: str, frame: bytes, cards: Sequence[bytes]) -> bytes:
-    """A text part: the encoded frame with each card slot replaced by that card, CRLF line ends."""
-    body = _ENCODED_CARD_SLOT.sub(lambda slot: cards[int(slot.group(1))], frame)
-    return (f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-            .encode("ascii") + body.replace(b"\n", b"\r\n"))
+Pieces = tuple[bytes | str, ...]
+
+
+class PartEncoder:
+    """Quoted-printable for one part (plain or HTML) of one edition's messages, a line at a time.
+
+    Frames share most of their lines (the <style> block, the layout, section titles), so each
+    distinct line is encoded once and kept; a card's slot line becomes that card, encoded once
+    a day. Lines holding a placeholder (they all contain `marker`) stay text in the pieces,
+    for `fill` to put one subscriber's values in and encode.
+    """
+
+    # Distinct lines kept at most; past that the memo starts over (frames repeat few lines).
+    MAX_LINES = 20_000
+
+    def __init__(self, subtype: str, cards: Sequence[bytes], placeholders: Mapping[str, str], marker: str,
+                 escape_value: Callable[[str], str]):
+        self._head = (f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+                      'Content-Transfer-Encoding: quoted-printable\r\n\r\n').encode("ascii")
+        self._cards = {_CARD_SLOT.format(index) + "\n": card for index, card in enumerate(cards)}
+        self._placeholders = placeholders
+        self._marker = marker
+        self._escape = escape_value
+        self._lines: dict[str, bytes] = {}
+
+    def _line(self, line: str) -> bytes:
+        encoded = self._cards.get(line) or self._lines.get(line)
+        if encoded is None:
+            if len(self._lines) >= self.MAX_LINES:
+                self._lines.clear()
+            encoded = self._lines[line] = _crlf(_quoted_printable(line))
+        return encoded
+
+    def encode(self, text: str) -> Pieces:
+        """A rendered frame part: encoded bytes, and the lines with placeholders as text (not thread-safe)."""
+        pieces: list[bytes | str] = [self._head]
+        encoded: list[bytes] = []
+        holes: list[str] = []
+        lines = text.split("\n")
+        for number, line in enumerate(lines):
+            line += "\n" if number < len(lines) - 1 else ""
+            if self._marker in line:
+                if encoded:
+                    pieces.append(b"".join(encoded))
+                    encoded = []
+                holes.append(line)
+            elif line:
+                if holes:
+                    pieces.append("".join(holes))
+                    holes = []
+                encoded.append(self._line(line))
+        pieces.append(b"".join(encoded) if encoded else "".join(holes))
+        return tuple(pieces)
+
+    def fill(self, pieces: Pieces, values: Mapping[str, str]) -> bytes:
+        """The part for one subscriber: `values` (by `PER_SUBSCRIBER` name) in place of the placeholders."""
+        out = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                for name, token in self._placeholders.items():
+                    piece = piece.replace(token, self._escape(values[name]))
+                out.append(_crlf(_quoted_printable(piece)))
+            else:
+                out.append(piece)
+        return b"".join(out)
+
+
+def _html_escape(value: str) -> str:
+    return str(escape(value))
+
+
+def _crlf(encoded: bytes) -> bytes:
+    return encoded.replace(b"\n", b"\r\n")
 
 
 def _wrap(text: str) -> tuple[str, ...]:
@@ -179,7 +271,8 @@ class DigestEdition:
         self.settings = settings
         self.site_title = clean_line(site.title) or "paperroute"
         self.sender, self.domain = _sender(settings)
-        _check_unsubscribe(settings)
+        self.unsubscribe_template = _unsubscribe_template(settings, site)
+        _check_unsubscribe_mailto(settings)
         self.day_url = absolute(site.base_url, day_path(date))
         self.home_url = absolute(site.base_url, "")
         self._topic_order = {topic.slug: index for index, topic in enumerate(topics)}
@@ -194,9 +287,17 @@ class DigestEdition:
         self._entries = {paper.slug: self._entry(index, paper) for index, paper in enumerate(papers)}
         entries = list(self._entries.values())
         # Every card ends with a line break, so encoded cards drop into the frame line for line.
-        self._html_cards = [_quoted_printable(_INLINER.inline_fragment(html_card.render(paper=entry), css).rstrip("\n") + "\n")
-                            for entry in entries]
-        self._text_cards = [_quoted_printable(text_card.render(paper=entry)) for entry in entries]
+        html_cards = [_crlf(_quoted_printable(_INLINER.inline_fragment(html_card.render(paper=entry), css)
+                                                    .rstrip("\n") + "\n")) for entry in entries]
+        text_cards = [_crlf(_quoted_printable(text_card.render(paper=entry))) for entry in entries]
+        # Never in any output, so only their being unguessable matters: no title or topic name
+        # can contain one and have a subscriber's address put into it.
+        nonce = secrets.token_hex(8)
+        self._placeholders = {name: f"paperroute{name.replace('_', '')}{nonce}" for name in PER_SUBSCRIBER}
+        self._text_part = PartEncoder("plain", text_cards, self._placeholders, nonce, str)
+        self._html_part = PartEncoder("html", html_cards, self._placeholders, nonce, _html_escape)
+        self._frames: OrderedDict[Hashable, tuple[Pieces, Pieces]] = OrderedDict()
+        self._frames_lock = threading.Lock()
 
         # List-Id's name is a phrase: no brackets or quotes that would end it early.
         list_name = re.sub(r'[<>"()]', "", self.site_title)
@@ -206,7 +307,7 @@ class DigestEdition:
             _header("List-Id", f"{list_name} digest <digest.{self.domain}>"),
         ])
         # RFC 8058 one-click unsubscribe is defined for HTTPS URIs only.
-        one_click = settings.unsubscribe_url.startswith("https://")
+        one_click = self.unsubscribe_template.startswith("https://")
         self._closing_headers = b"".join([
             _header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click") if one_click else b"",
             _header("Auto-Submitted", "auto-generated"),
@@ -220,6 +321,7 @@ class DigestEdition:
         summary = plain_summary(clean_line(paper.abstract), SUMMARY_LENGTH)
         return PaperEntry(
             index=index,
+            slot=Markup(_CARD_SLOT.format(index)),
             title=title,
             url=absolute(self.site.base_url, paper_path(paper.slug)),
             authors=authors,
@@ -258,7 +360,7 @@ class DigestEdition:
         return "; ".join(parts)
 
     def unsubscribe_url(self, subscriber: Subscriber) -> str:
-        return self.settings.unsubscribe_url.replace("{email}", quote(subscriber.email, safe=""))
+        return self.unsubscribe_template.replace("{email}", quote(subscriber.email, safe=""))
 
     def unsubscribe_mailto(self, subscriber: Subscriber) -> str:
         return f"mailto:{self.settings.unsubscribe_mailto}?subject={quote('unsubscribe ' + subscriber.email, safe='')}"
@@ -273,9 +375,29 @@ class DigestEdition:
     def subject(self, count: int) -> str:
         return f"{self.site_title} digest {self.date.isoformat()}: {count_of(count, 'paper')}"
 
-    def render(self, subscriber: Subscriber, papers: Sequence[Paper]) -> bytes:
-        """The message for `subscriber` listing `papers` (their selection from this day), as sent."""
-        unsubscribe_url = self.unsubscribe_url(subscriber)
+    def frame_key(self, subscriber: Subscriber, papers: Sequence[Paper]) -> Hashable:
+        """What a subscriber's frame depends on: the papers, the topics that pick their sections,
+        and whether there are filters to name. Equal keys, equal frames."""
+        return (tuple(self._entries[paper.slug].index for paper in papers), frozenset(subscriber.topics),
+                subscriber.has_filters)
+
+    def _frame(self, subscriber: Subscriber, papers: Sequence[Paper]) -> tuple[Pieces, Pieces]:
+        """Both parts of the frame for this selection, rendered on first use (safe across threads)."""
+        key = self.frame_key(subscriber, papers)
+        with self._frames_lock:
+            frame = self._frames.get(key)
+            if frame is not None:
+                self._frames.move_to_end(key)
+                return frame
+            frame = self._render_frame(subscriber, papers)
+            self._frames[key] = frame
+            if len(self._frames) > FRAME_CACHE_SIZE:
+                self._frames.popitem(last=False)
+            return frame
+
+    def _render_frame(self, subscriber: Subscriber, papers: Sequence[Paper]) -> tuple[Pieces, Pieces]:
+        """The templates rendered with placeholders for the values in `PER_SUBSCRIBER`: they may
+        print those but not look inside them, except to test `filters` for being empty."""
         limit = self.settings.max_papers
         shown = papers[:limit] if limit > 0 else papers
         context = {
@@ -287,14 +409,19 @@ class DigestEdition:
             "shown": len(shown),
             "topic_count": len({self._section_slug(subscriber, paper) for paper in papers}),
             "sections": self.sections(subscriber, shown),
-            "subscriber": subscriber,
-            "filters": self.filters(subscriber),
             "day_url": self.day_url,
             "home_url": self.home_url,
-            "unsubscribe_url": unsubscribe_url,
+            **self._placeholders,
+            "filters": self._placeholders["filters"] if subscriber.has_filters else "",
         }
-        text_frame = _quoted_printable(self._text.render(context))
-        html_frame = _quoted_printable(_INLINER.inline(self._html.render(context)))
+        return (self._text_part.encode(self._text.render(context)),
+                self._html_part.encode(_INLINER.inline(self._html.render(context))))
+
+    def render(self, subscriber: Subscriber, papers: Sequence[Paper]) -> bytes:
+        """The message for `subscriber` listing `papers` (their selection from this day), as sent."""
+        text, html = self._frame(subscriber, papers)
+        unsubscribe_url = self.unsubscribe_url(subscriber)
+        values = {"email": subscriber.email, "filters": self.filters(subscriber), "unsubscribe_url": unsubscribe_url}
         identity = self._identity(subscriber)
         boundary = f"=_{identity}".encode("ascii")
         return b"".join([
@@ -306,9 +433,9 @@ class DigestEdition:
             self._closing_headers,
             _header("Content-Type", f'multipart/alternative; boundary="=_{identity}"'),
             b"\r\n--", boundary, b"\r\n",
-            _part("plain", text_frame, self._text_cards),
+            self._text_part.fill(text, values),
             b"\r\n--", boundary, b"\r\n",
-            _part("html", html_frame, self._html_cards),
+            self._html_part.fill(html, values),
             b"\r\n--", boundary, b"--\r\n",
         ])
 

@@ -69,7 +69,8 @@ class Ledger:
         self.path = Path(path)
         self._lock_fd = self._lock(self.path)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            # Used by every connection's thread of a run, one at a time (`deliver` holds a lock).
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]

@@ -1,4 +1,9 @@
-"""Deliver composed digests over SMTP, one connection for many messages, recorded in the ledger.
+"""Deliver composed digests over SMTP, each connection reused for many messages, recorded in the ledger.
+
+SMTP is lock-step: after each message the client waits for the server's answer, and the server
+waits for the next message. `smtp.connections` sessions (default 2), each in its own thread,
+keep both ends busy; each message is still recorded "sending" before it goes and "sent" after
+the server's answer, so the ledger's guarantee holds per message whatever the others do.
 
 How each kind of trouble ends:
 - a recipient the server refuses for good (5xx to RCPT or DATA) is recorded "refused" with
@@ -23,8 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.utils import parseaddr
-from queue import Full, Queue
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence
 
 from paperroute.config import SmtpConfig
 from paperroute.digest.ledger import DEFERRED, REFUSED, SENDING, SENT, Ledger, LedgerEntry
@@ -32,9 +36,6 @@ from paperroute.errors import InputError
 from paperroute.text import clean_line
 
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
-# Messages composed ahead of the one on the wire: enough to cover a slow answer, few enough
-# that memory stays flat (a message is tens of kilobytes).
-COMPOSE_AHEAD = 32
 # Addresses that may go into a MAIL or RCPT command: nothing that could end the command line.
 _ENVELOPE_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -229,7 +230,8 @@ class SmtpMailer:
 
 
 class Pacer:
-    """At most `rate` messages a second, evenly spaced; no burst to catch up after a slow spell."""
+    """At most `rate` messages a second, evenly spaced across every connection; no burst to
+    catch up after a slow spell."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
@@ -237,111 +239,124 @@ class Pacer:
         self._clock = clock
         self._sleep = sleep
         self._next: float | None = None
+        self._lock = threading.Lock()
 
     def wait(self) -> None:
         if not self.interval:
             return
-        now = self._clock()
-        if self._next is not None and self._next > now:
-            self._sleep(self._next - now)
-            now = self._next
-        self._next = now + self.interval
+        with self._lock:  # each caller takes the next free slot, then sleeps until it outside the lock
+            now = self._clock()
+            slot = now if self._next is None else max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
 
 
-def deliver(day: dt.date, deliveries: Iterable[Delivery], ledger: Ledger, mailer: SmtpMailer, *,
+def deliver(day: dt.date, deliveries: Iterable[Delivery], ledger: Ledger, mailers: Sequence[SmtpMailer], *,
             rate_limit: float = 0.0, max_attempts: int = 3) -> DeliveryReport:
-    """Send each delivery the ledger does not show as done, recording it before and after."""
-    report = DeliveryReport()
+    """Send each delivery the ledger does not show as done, recording it before and after, over
+    one connection per mailer."""
+    run = _Run(day, deliveries, ledger, Pacer(rate_limit), max_attempts)
     try:
-        _deliver_each(day, deliveries, ledger, mailer, Pacer(rate_limit), max_attempts, report)
+        run.work(mailers)
     except DeliveryError as err:
-        raise DeliveryError(f"{err.message}; {report.sent} sent before that, run again to resume") from None
-    return report
+        raise DeliveryError(f"{err.message}; {run.report.sent} sent before that, run again to resume") from None
+    return run.report
 
 
 def _needs_sending(entry: LedgerEntry | None, max_attempts: int) -> bool:
     return entry is None or (entry.status not in (SENT, REFUSED) and entry.attempts < max_attempts)
 
 
-def _deliver_each(day: dt.date, deliveries: Iterable[Delivery], ledger: Ledger, mailer: SmtpMailer, pacer: Pacer,
-                  max_attempts: int, report: DeliveryReport) -> None:
-    known = ledger.entries(day)
+class _Run:
+    """One delivery run shared by its connections' threads.
 
-    def composed() -> Iterator[tuple[Delivery, Message | None]]:
+    One lock covers what they share: the deliveries iterator (which selects and counts as it
+    goes), the ledger and the report. Composing and the SMTP exchange happen outside it.
+    """
+
+    def __init__(self, day: dt.date, deliveries: Iterable[Delivery], ledger: Ledger, pacer: Pacer, max_attempts: int):
+        self.day = day
+        self.report = DeliveryReport()
+        self._ledger = ledger
+        self._pacer = pacer
+        self._max_attempts = max_attempts
+        self._known = ledger.entries(day)
+        self._owed = self._still_owed(deliveries)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def _still_owed(self, deliveries: Iterable[Delivery]) -> Iterator[tuple[Delivery, LedgerEntry | None]]:
+        """The deliveries to send; the others are counted, or given up on, as they go by."""
         for delivery in deliveries:
-            needed = _needs_sending(known.get(delivery.subscriber), max_attempts)
-            yield delivery, delivery.compose() if needed else None
-
-    for delivery, message in read_ahead(composed(), COMPOSE_AHEAD):
-        entry = known.get(delivery.subscriber)
-        if message is None:
+            entry = self._known.get(delivery.subscriber)
+            if _needs_sending(entry, self._max_attempts):
+                yield delivery, entry
+                continue
             assert entry is not None
             if entry.status == SENT:
-                report.already_sent += 1
+                self.report.already_sent += 1
             elif entry.status == REFUSED:
-                report.refused_before += 1
+                self.report.refused_before += 1
             else:
                 last = entry.reply if entry.status == DEFERRED else "cut off mid-send"
                 reply = f"gave up after {entry.attempts} attempts; last: {last}"
-                ledger.finish(day, delivery.subscriber, REFUSED, reply)
-                report.refused.append((delivery.recipient, reply))
-            continue
-        if entry is not None and entry.status == SENDING:
-            report.resent += 1
-        pacer.wait()
-        # Only a message that is about to reach a live connection counts as an attempt.
-        mailer.connect()
-        attempt = ledger.begin(day, delivery.subscriber, message.message_id)
-        result = mailer.send(delivery.recipient, message.data)
-        status = REFUSED if result.status == DEFERRED and attempt >= max_attempts else result.status
-        ledger.finish(day, delivery.subscriber, status, result.reply)
-        if status == SENT:
-            report.sent += 1
-        elif status == REFUSED:
-            report.refused.append((delivery.recipient, result.reply))
-        else:
-            report.deferred.append((delivery.recipient, result.reply))
+                self._ledger.finish(self.day, delivery.subscriber, REFUSED, reply)
+                self.report.refused.append((delivery.recipient, reply))
 
+    def _next(self) -> tuple[Delivery, LedgerEntry | None] | None:
+        with self._lock:
+            return None if self._stop.is_set() else next(self._owed, None)
 
-T = TypeVar("T")
-_DONE = object()
+    def _send_each(self, mailer: SmtpMailer) -> None:
+        """One connection's loop: take the next delivery owed, until none are left or the run stops."""
+        while (item := self._next()) is not None:
+            delivery, entry = item
+            message = delivery.compose()
+            self._pacer.wait()
+            # Only a message that is about to reach a live connection counts as an attempt.
+            mailer.connect()
+            with self._lock:
+                if entry is not None and entry.status == SENDING:
+                    self.report.resent += 1
+                attempt = self._ledger.begin(self.day, delivery.subscriber, message.message_id)
+            result = mailer.send(delivery.recipient, message.data)
+            status = REFUSED if result.status == DEFERRED and attempt >= self._max_attempts else result.status
+            with self._lock:
+                self._ledger.finish(self.day, delivery.subscriber, status, result.reply)
+                if status == SENT:
+                    self.report.sent += 1
+                elif status == REFUSED:
+                    self.report.refused.append((delivery.recipient, result.reply))
+                else:
+                    self.report.deferred.append((delivery.recipient, result.reply))
 
+    def work(self, mailers: Sequence[SmtpMailer]) -> None:
+        """Run every connection to the end; the first error stops them all, each after the
+        message it has on the wire, and is raised here."""
+        if len(mailers) == 1:
+            self._send_each(mailers[0])
+            return
+        errors: list[BaseException] = []
 
-def read_ahead(items: Iterable[T], depth: int) -> Iterator[T]:
-    """Yield `items`, produced up to `depth` ahead by a worker thread.
+        def connection(mailer: SmtpMailer) -> None:
+            try:
+                self._send_each(mailer)
+            except BaseException as error:  # raised in the calling thread below
+                errors.append(error)
+                self._stop.set()
 
-    SMTP is lock-step: after each message the client waits for the server's answer. Composing
-    the next messages meanwhile (the socket wait releases the GIL) takes composition off the
-    critical path. An error in the worker is raised here, in order; leaving early stops it.
-    """
-    queue: Queue[tuple[object, BaseException | None]] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
+        threads = [threading.Thread(target=connection, args=(mailer,), name=f"digest-smtp-{number}", daemon=True)
+                   for number, mailer in enumerate(mailers, 1)]
+        for thread in threads:
+            thread.start()
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put((item, None), timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put((_DONE, None))
-        except BaseException as error:  # handed to the consumer, which raises it
-            queue.put((_DONE, error))
-
-    worker = threading.Thread(target=produce, name="digest-compose", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item, error = queue.get()
-            if error is not None:
-                raise error
-            if item is _DONE:
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join()
+            for thread in threads:
+                thread.join()
+        except BaseException:  # Ctrl-C: let each connection finish its message, then stop
+            self._stop.set()
+            for thread in threads:
+                thread.join()
+            raise
+        if errors:
+            raise errors[0]
