@@ -101,8 +101,10 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
 
     # Nothing to prune in a folder that was empty; without a state, walk it for an old build's files.
     removed = writer.prune(set() if fresh else set(previous_outputs) if previous_outputs else None)
-    state.outputs = {path: inputs.current.get(path, b"") for path in sorted(writer.paths)}
-    save_state(out_dir, state)
+    outputs = {path: inputs.current.get(path, b"") for path in sorted(writer.paths)}
+    if state.changed or outputs != previous_outputs:
+        state.outputs = outputs
+        save_state(out_dir, state)
     return BuildReport(out_dir=Path(out_dir), papers=len(corpus.papers), days=len(corpus.days), pages=pages,
                        written=writer.written, unchanged=writer.unchanged, removed=removed)
 
@@ -147,6 +149,7 @@ class PageInputs:
             return self.state.related
         related = related_papers(corpus.papers, term_counts=[self.term_counts[p.slug] for p in corpus.papers])
         self.state.related_key, self.state.related = key, related
+        self.state.changed = True
         return related
 
     def corpus_digest(self) -> bytes:
