@@ -67,6 +67,10 @@ def _url(context: Context, target: str) -> str:
     return relative(context["page_path"], target)
 
 
+# Pages the site bar marks as current (aria-current), so a shared partial's key must name them.
+_SECTION_PATHS = frozenset((urls.home_path(), urls.archive_path()))
+
+
 def _link_prefix(page_path: str) -> str:
     """What every relative link on a page starts with: one `../` per folder of the page."""
     return relative(page_path, "")
@@ -112,27 +116,32 @@ class Renderer:
             summary=plain_summary,
             count_of=count_of,
         )
-        self.environment.globals["topic_nav"] = self._topic_nav
-        self._nav_cache: dict[tuple, Markup] = {}
+        self.environment.globals["shared_partial"] = self._shared_partial
+        self._partial_cache: dict[tuple, Markup] = {}
         self.templates: dict[str, Template] = {
             name: self.environment.get_template(name) for name in PAGE_TEMPLATES
         }
 
     @pass_context
-    def _topic_nav(self, context: Context) -> Markup:
-        """The topic navigation, rendered once per link depth and current topic, not per page.
+    def _shared_partial(self, context: Context, name: str) -> Markup:
+        """A partial every page shows (head links, site bar, topic navigation, footer), rendered
+        once per link depth, current topic and current section instead of once per page.
 
-        Every page shows it and only its links' `../` prefix and the highlighted topic vary, so
-        rendering it 100,000 times was a fifth of a large build's time.
+        Such a partial may depend on the page only through its links' `../` prefix (or absolute
+        links), `current_topic`, and whether the page is the home or archive page: that is the
+        cache key. Rendering them 100,000 times was a fifth of a large build's time.
         """
+        page_path = context["page_path"]
         current = context.get("current_topic")
-        key = (context["absolute_links"], _link_prefix(context["page_path"]), current)
-        if key not in self._nav_cache:
-            partial = self.environment.get_template("partials/topic_nav.html")
-            self._nav_cache[key] = Markup(partial.render(
-                page_path=context["page_path"], absolute_links=context["absolute_links"],
-                **({"current_topic": current} if current is not None else {})))
-        return self._nav_cache[key]
+        section = page_path if page_path in _SECTION_PATHS else None
+        key = (name, context["absolute_links"], _link_prefix(page_path), current, section)
+        cached = self._partial_cache.get(key)
+        if cached is None:
+            partial = self.environment.get_template(name)
+            cached = self._partial_cache[key] = Markup(partial.render(
+                page_path=page_path, absolute_links=context["absolute_links"],
+                **({"current_topic": current} if current is not None else {})).rstrip("\n"))
+        return cached
 
     def render(self, template: str, page_path: str, context: Mapping[str, Any], *,
                absolute_links: bool = False) -> str:
