@@ -73,6 +73,8 @@ DEFAULT_SIZES = (10_000, 100_000)
 ARXIV_EVERY = 10
 # How often the memory sampler looks at the process tree, in seconds.
 SAMPLE_INTERVAL = 0.2
+# While a build runs workers, PSS is read this often (each read walks page tables).
+MULTI_SAMPLE_INTERVAL = 0.5
 # Targets of issue 8 on this machine.
 TARGET_RATIO = 0.5
 TARGET_NEW_DAY_SECONDS = 3.0
@@ -216,21 +218,22 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+def _pss_kb(pid: int) -> int:
+    """Proportional set size from /proc/PID/smaps_rollup: shared pages split between sharers.
 
-
-def _rss_kb(pid: int) -> int:
-    """Resident set size from /proc/PID/statm: microseconds to read whatever the process size.
-
-    (smaps_rollup's PSS would split shared pages fairly, but reading it walks the page tables:
-    0.2 s for a 5 GB process, which at this sampling rate took half a core from the build
-    being measured.)
+    A forked worker shares most of its memory with its parent, so summing RSS would count that
+    memory once per worker. Reading smaps_rollup walks the page tables (0.2 s for a 5 GB
+    process), so it is only sampled while a tree has workers, at MULTI_SAMPLE_INTERVAL; a
+    single process is measured by its exact peak RSS instead.
     """
     try:
-        with open(f"/proc/{pid}/statm") as statm:
-            return int(statm.read().split()[1]) * _PAGE_KB
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
     except (OSError, IndexError, ValueError):
-        return 0
+        pass
+    return 0
 
 
 @dataclass
@@ -238,9 +241,9 @@ class Measured:
     """One command's wall time and peak memory.
 
     `peak_mb` is the larger of the biggest single process's peak RSS (wait4's ru_maxrss, exact)
-    and the highest sampled sum of RSS over the whole process tree (catches worker pools, whose
-    memory adds up, at SAMPLE_INTERVAL resolution; pages a forked worker shares with its parent
-    count twice, so for a pool this errs high, never low).
+    and the highest sampled sum of PSS over the process tree while it has workers (their own
+    memory adds up; pages they share with the parent count once; sampled every
+    MULTI_SAMPLE_INTERVAL, so a short peak can be missed).
     """
 
     seconds: float
@@ -268,7 +271,10 @@ def run_measured(command: Sequence[str], cwd: Path, timeout: float | None = None
     def sample() -> None:
         nonlocal peak_tree_kb
         while not done.wait(SAMPLE_INTERVAL):
-            peak_tree_kb = max(peak_tree_kb, sum(_rss_kb(pid) for pid in _tree(process.pid)))
+            pids = _tree(process.pid)
+            if len(pids) > 1:
+                peak_tree_kb = max(peak_tree_kb, sum(_pss_kb(pid) for pid in pids))
+                done.wait(MULTI_SAMPLE_INTERVAL - SAMPLE_INTERVAL)
 
     outputs: dict[str, str] = {}
 
