@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port, make_paper, write_store
+from paperroute.commands.digest import plan_digest
+from paperroute.config import load_config
 from paperroute.digest.ledger import SENDING, SENT, Ledger
 from test_digest_send import RecordingServer, smtp_server
 
@@ -221,3 +223,29 @@ def test_an_empty_store_and_a_bad_date_are_clear_errors(tmp_path):
     assert (empty.returncode, empty.stderr) == (1, "paperroute: error: no-such-store: the content store has no papers yet\n")
     bad_date = run_digest("--date", "2026-02-30", cwd=project)
     assert bad_date.returncode == 2 and "'2026-02-30' is not a YYYY-MM-DD date" in bad_date.stderr
+
+
+def test_subscribers_with_the_same_frame_come_one_after_another(tmp_path):
+    """So each frame is rendered once; the file's order otherwise, and the empty ones counted once."""
+    project = write_project(tmp_path, free_port(), """\
+- email: a@example.org
+- email: coder@example.org
+  topics: [code]
+- email: nobody@example.org
+  keywords: [quantum]
+- email: b@example.org
+""")
+    plan = plan_digest(project / "content", None, project / "subscribers.yaml", load_config(project / "paperroute.yaml"))
+    order = [subscriber.email for subscriber, _ in plan.recipients(quiet=True)]
+    assert order == ["a@example.org", "b@example.org", "coder@example.org"]
+    assert plan.skipped == 1
+    assert [subscriber.email for subscriber, _ in plan.recipients(quiet=True)] == order and plan.skipped == 1
+
+
+def test_smtp_connections_out_of_range_is_one_line(tmp_path):
+    project = write_project(tmp_path, free_port(), MIXED)
+    with (project / "paperroute.yaml").open("a", encoding="utf-8") as settings:
+        settings.write("  connections: 0\n")  # in the smtp section, the file's last
+    result = run_digest("--send", cwd=project)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == "paperroute: error: paperroute.yaml: smtp.connections: must be 1 to 16\n"

@@ -10,6 +10,7 @@ import email.policy
 import re
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
@@ -131,6 +132,76 @@ def test_a_long_unsubscribe_url_stays_one_readable_header():
     raw = edition(papers, unsubscribe_url=url).render(READER, papers)
     header = next(line for line in raw.split(b"\r\n") if line.startswith(b"List-Unsubscribe:"))
     assert b"=?utf-8?" not in header and b"token=" + b"a" * 80 in header
+
+
+def test_the_unsubscribe_url_defaults_to_one_on_the_site():
+    """Unset, it is <base_url>unsubscribe?email=...: one-click on an https site, plain on http."""
+    papers = day_papers()
+    assert DigestConfig().unsubscribe_url == ""
+    message = received(edition(papers, unsubscribe_url=""), READER, papers)
+    assert message["List-Unsubscribe"].endswith(", <https://papers.example.org/daily/unsubscribe?email=reader%40example.org>")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    local = DigestEdition(DAY, papers, TAXONOMY, SiteConfig(), dataclasses.replace(SETTINGS, unsubscribe_url=""))
+    message = received(local, READER, papers)
+    assert message["List-Unsubscribe"].endswith(", <http://127.0.0.1:8000/unsubscribe?email=reader%40example.org>")
+    assert "List-Unsubscribe-Post" not in message
+
+
+@pytest.mark.parametrize("url, site_url, error", [
+    ("https://papers.example.org/unsubscribe", "https://papers.example.org/", "has no {email}"),
+    ("https://papers.example.org/u?e={email}>, <https://evil.example/", "https://papers.example.org/", "not an http(s) URL"),
+    ('https://papers.example.org/u?e="{email}"', "https://papers.example.org/", "not an http(s) URL"),
+    ("mailto:leave@papers.example.org?subject={email}", "https://papers.example.org/", "not an http(s) URL"),
+    ("", "https://papers.example.org/my papers/", "made from site.base_url"),
+])
+def test_an_unsubscribe_url_must_name_the_subscriber_and_stay_inside_its_brackets(url, site_url, error):
+    with pytest.raises(InputError, match=re.escape(error)):
+        DigestEdition(DAY, day_papers(), TAXONOMY, dataclasses.replace(SITE, base_url=site_url),
+                      dataclasses.replace(SETTINGS, unsubscribe_url=url))
+
+
+def test_an_address_with_url_and_html_specials_is_quoted_in_links_and_escaped_in_html():
+    address = "o'brien&co+x=y@example.org"
+    quoted = "o%27brien%26co%2Bx%3Dy%40example.org"
+    papers = day_papers()
+    message = received(edition(papers), Subscriber(address), papers)
+    assert message["To"] == address
+    assert message["List-Unsubscribe"] == (f"<mailto:leave@papers.example.org?subject=unsubscribe%20{quoted}>, "
+                                          f"<https://papers.example.org/unsubscribe?email={quoted}>")
+    text, html = parts(message)
+    soup = BeautifulSoup(html, "html.parser")
+    link = soup.find("a", string="Unsubscribe")["href"]
+    assert link == f"https://papers.example.org/unsubscribe?email={quoted}"
+    assert parse_qs(urlsplit(link).query) == {"email": [address]}
+    assert f"because {address} subscribed" in soup.find(class_="footer").get_text()
+    assert "o&#39;brien&amp;co+x=y@example.org" in html  # the HTML source, escaped
+    assert f"You get this digest because {address} subscribed" in text
+    assert f"Unsubscribe: https://papers.example.org/unsubscribe?email={quoted}" in text
+
+
+def test_subscribers_sharing_a_frame_each_get_their_own_address_only():
+    papers = day_papers()
+    digest = edition(papers)
+    first, second = Subscriber("first@example.org"), Subscriber("second@example.org")
+    assert digest.frame_key(first, papers) == digest.frame_key(second, papers)
+    one, two = digest.render(first, papers), digest.render(second, papers)
+    assert digest.render(first, papers) == one
+    # Another edition that renders them the other way round gives the same bytes.
+    other = edition(papers)
+    assert (other.render(second, papers), other.render(first, papers)) == (two, one)
+    for part_one, part_two in zip(parts(email.message_from_bytes(one, policy=email.policy.default)),
+                                  parts(email.message_from_bytes(two, policy=email.policy.default))):
+        assert "second" not in part_one and part_one.replace("first", "second") == part_two
+
+
+def test_filters_with_markup_are_text_in_the_footer():
+    hostile = Subscriber("reader@example.org", keywords=('<script>alert("k")</script>', "a&b"))
+    message = received(edition(send_empty=True), hostile, [])
+    text, html = parts(message)
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("script") is None
+    assert 'with keywords "<script>alert("k")</script>", "a&b".' in soup.find(class_="footer").get_text()
+    assert 'with keywords "<script>alert("k")</script>", "a&b".' in " ".join(text.split())
 
 
 # ---------------------------------------------------------------- body

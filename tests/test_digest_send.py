@@ -10,8 +10,9 @@ import ipaddress
 import sqlite3
 import ssl
 import threading
+import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -127,10 +128,11 @@ def deliveries(addresses: list[str]) -> list[Delivery]:
     return [Delivery(address.casefold(), address, lambda address=address: message_for(address)) for address in addresses]
 
 
-def send(port: int, addresses: list[str], ledger_path: Path, **options) -> object:
+def send(port: int, addresses: list[str], ledger_path: Path, connections: int = 1, **options) -> object:
     config = options.pop("config", None) or config_for(port)
-    with Ledger(ledger_path) as ledger, SmtpMailer(config, SENDER) as mailer:
-        return deliver(DAY, deliveries(addresses), ledger, [mailer], **options)
+    with Ledger(ledger_path) as ledger, ExitStack() as stack:
+        mailers = [stack.enter_context(SmtpMailer(config, SENDER)) for _ in range(connections)]
+        return deliver(DAY, deliveries(addresses), ledger, mailers, **options)
 
 
 ADDRESSES = [f"reader{i}@example.org" for i in range(6)]
@@ -258,6 +260,66 @@ def test_a_message_cut_off_too_often_is_given_up(tmp_path):
     assert report.sent == 1
     assert report.refused == [(ADDRESSES[0], "gave up after 3 attempts; last: cut off mid-send")]
     assert ADDRESSES[0] not in server.received_by()
+
+
+# ---------------------------------------------------------------- several connections
+
+
+class HoldFirst(RecordingServer):
+    """Holds the first message until `release`: anything that arrives meanwhile came over another session."""
+
+    async def handle_DATA(self, server, session, envelope):
+        if not self.holding.is_set():
+            self.holding.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_connections_work_side_by_side_and_send_each_message_once(tmp_path):
+    server = HoldFirst()
+    reports = []
+    with smtp_server(server) as port:
+        sender = threading.Thread(target=lambda: reports.append(send(port, ADDRESSES, tmp_path / "ledger.sqlite3",
+                                                                     connections=3)))
+        sender.start()
+        deadline = time.monotonic() + 20
+        while len(server.messages) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        arrived_while_held = len(server.messages)
+        server.release.set()
+        sender.join(30)
+    assert arrived_while_held >= 2
+    assert reports[0].sent == 6
+    assert server.received_by() == Counter({address: 1 for address in ADDRESSES})
+    assert 2 <= len(server.sessions) <= 3
+
+
+def test_a_server_that_dies_under_two_connections_leaves_the_rest_to_the_next_run(tmp_path):
+    """One session is cut and the server stops listening while the other session is still open:
+    the run stops after the other's message in flight, and the next run sends the rest once."""
+    ledger_path = tmp_path / "ledger.sqlite3"
+    addresses = [f"reader{i}@example.org" for i in range(12)]
+    server = RecordingServer(die_after=3)
+    with smtp_server(server) as port:
+        with pytest.raises(DeliveryError, match=r"^smtp 127\.0\.0\.1:\d+: .*; \d+ sent before that, run again to resume$"):
+            send(port, addresses, ledger_path, connections=2)
+    first_run = len(server.messages)
+    server.die_after = 0
+    with smtp_server(server, port=port):
+        report = send(port, addresses, ledger_path, connections=2)
+    assert (report.already_sent, report.sent) == (first_run, 12 - first_run)
+    assert server.received_by() == Counter({address: 1 for address in addresses})
+
+
+def test_the_rate_limit_spaces_messages_across_every_connection(tmp_path):
+    """One pacer for the run: three connections at 40 messages a second still take 5/40 s for 6."""
+    server = RecordingServer()
+    with smtp_server(server) as port:
+        started = time.monotonic()
+        report = send(port, ADDRESSES, tmp_path / "ledger.sqlite3", connections=3, rate_limit=40.0)
+        elapsed = time.monotonic() - started
+    assert report.sent == 6 and elapsed >= 5 / 40
 
 
 # ---------------------------------------------------------------- TLS
