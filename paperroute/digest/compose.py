@@ -288,7 +288,7 @@ class DigestEdition:
         entries = list(self._entries.values())
         # Every card ends with a line break, so encoded cards drop into the frame line for line.
         html_cards = [_crlf(_quoted_printable(_INLINER.inline_fragment(html_card.render(paper=entry), css)
-                                                    .rstrip("\n") + "\n")) for entry in entries]
+                                              .rstrip("\n") + "\n")) for entry in entries]
         text_cards = [_crlf(_quoted_printable(text_card.render(paper=entry))) for entry in entries]
         # Never in any output, so only their being unguessable matters: no title or topic name
         # can contain one and have a subscriber's address put into it.
