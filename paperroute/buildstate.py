@@ -20,12 +20,12 @@ import datetime as dt
 import hashlib
 import os
 import marshal
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from paperroute.model import Paper, SourceRef
+from paperroute.related import TermCounts
 from paperroute.output import write_atomic
 from paperroute.parallel import map_ranges
 
@@ -42,7 +42,7 @@ class ParsedFile:
     mtime_ns: int
     digest: bytes
     paper: Paper
-    terms: Counter[str]
+    terms: TermCounts
 
 
 @dataclass
@@ -53,6 +53,9 @@ class BuildState:
     # related-paper lists and the digest of the papers they were computed from
     related_key: bytes = b""
     related: dict[str, list[str]] = field(default_factory=dict)
+    # what the whole site was built from (code, settings, taxonomy, papers), and its page count
+    site_key: bytes = b""
+    pages: int = 0
     # Set when this build parsed or forgot a file or recomputed related papers: save it then.
     changed: bool = False
 
@@ -66,22 +69,22 @@ def load_state(out_dir: Path) -> BuildState:
     """The previous build's state, or an empty one when there is none or it is unusable."""
     try:
         record = marshal.loads(state_path(out_dir).read_bytes())
-        code, files, outputs, related_key, related = record
+        code, files, outputs, related_key, related, site_key, pages = record
         if code != code_digest():  # another version of the code parsed these files
             return BuildState()
         return BuildState(
-            files={key: ParsedFile(size, mtime_ns, digest, _paper_from_record(paper), Counter(terms))
+            files={key: ParsedFile(size, mtime_ns, digest, _paper_from_record(paper), terms)
                    for key, (size, mtime_ns, digest, paper, terms) in files.items()},
-            outputs=outputs, related_key=related_key, related=related)
+            outputs=outputs, related_key=related_key, related=related, site_key=site_key, pages=pages)
     except (OSError, EOFError, ValueError, TypeError, AttributeError):
         return BuildState()
 
 
 def save_state(out_dir: Path, state: BuildState) -> None:
-    files = {key: (item.size, item.mtime_ns, item.digest, _paper_record(item.paper), dict(item.terms))
+    files = {key: (item.size, item.mtime_ns, item.digest, _paper_record(item.paper), item.terms)
              for key, item in state.files.items()}
     write_atomic(state_path(out_dir), marshal.dumps(
-        (code_digest(), files, state.outputs, state.related_key, state.related)))
+        (code_digest(), files, state.outputs, state.related_key, state.related, state.site_key, state.pages)))
 
 
 def _paper_record(paper: Paper) -> tuple:
@@ -151,7 +154,7 @@ def stat_key(entry: os.DirEntry) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _parse_file(path: Path, size: int, mtime_ns: int, terms_of: Callable[[Paper], Counter[str]]) -> ParsedFile:
+def _parse_file(path: Path, size: int, mtime_ns: int, terms_of: Callable[[Paper], TermCounts]) -> ParsedFile:
     from paperroute.store import parse_paper_file_bytes
 
     data = path.read_bytes()
@@ -164,7 +167,7 @@ def _parse_file(path: Path, size: int, mtime_ns: int, terms_of: Callable[[Paper]
 PARALLEL_PARSE_MIN = 2000
 
 
-def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper], Counter[str]], *,
+def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper], TermCounts], *,
                 quiet: bool = False) -> list[ParsedFile]:
     """Every paper file parsed, reusing the state's record for files whose size and mtime match.
 

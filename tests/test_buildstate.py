@@ -133,3 +133,17 @@ def test_a_bad_file_found_by_a_worker_names_its_file_and_line(tmp_path: Path, mo
         build_site(content, tmp_path / "site", CONFIG, quiet=True)
     assert str(error.value) == f"{bad}:3: date: '2026-02-30' is not a YYYY-MM-DD date"
     assert not (tmp_path / "site").exists()
+
+
+def test_a_no_op_build_claims_every_file_and_a_settings_change_rebuilds(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    write_store(content, papers(2))
+    site = tmp_path / "site"
+    first = build_site(content, site, CONFIG, quiet=True)
+    again = build_site(content, site, CONFIG, quiet=True)
+    assert (again.pages, again.written, again.unchanged, again.removed) == (first.pages, 0, first.written, 0)
+    moved = Config(site=SiteConfig(base_url="https://moved.example/", topic_page_size=2))
+    rebuilt = build_site(content, site, moved, quiet=True)
+    assert rebuilt.written > 0
+    assert "https://moved.example/" in (site / "index.html").read_text()
+    assert tree(site) == tree(build_site(content, tmp_path / "fresh", moved, quiet=True).out_dir)
