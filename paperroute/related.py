@@ -107,7 +107,7 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
                    terms_per_paper: int = TERMS_PER_PAPER,
                    postings_per_term: int = POSTINGS_PER_TERM,
                    term_counts: Iterable[TermCounts] | None = None,
-                   block: int = 4096) -> dict[str, list[str]]:
+                   block: int = 2048) -> dict[str, list[str]]:
     """Map each paper's slug to the slugs of its `count` most similar papers, best first.
 
     A paper that shares no distinctive term with any other gets fewer (or none): an honest
@@ -124,18 +124,19 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
         return related
 
     # One row per (paper, term); term ids in alphabetical order so ties between terms go by name.
-    words = " ".join(keys for keys, _ in counts_list).split()
-    vocabulary = sorted(set(words))
+    # (a paper's words are split one paper at a time: all of them at once were 7 million strings)
+    vocabulary = sorted({term for keys, _ in counts_list for term in keys.split()})
     term_id = {term: index for index, term in enumerate(vocabulary)}
     lengths = np.fromiter((len(values) for _, values in counts_list), dtype=np.int64, count=n)
-    docs = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    term_ids = np.fromiter(map(term_id.__getitem__, words), dtype=np.int64, count=len(words))
-    del words
+    docs = np.repeat(np.arange(n, dtype=np.int32), lengths)
+    term_ids = np.fromiter((term_id[term] for keys, _ in counts_list for term in keys.split()), dtype=np.int32,
+                           count=int(lengths.sum()))
     tfs = np.frombuffer(b"".join(values for _, values in counts_list), dtype=np.uint8).astype(np.float64)
     del counts_list
 
     df = np.bincount(term_ids, minlength=len(vocabulary))
     weights = (1.0 + np.log(tfs)) * np.log(n / df[term_ids])
+    del tfs
     norms = np.sqrt(np.bincount(docs, weights * weights, minlength=n))
     keep = (df[term_ids] > 1) & (weights > 0.0)
     docs, term_ids, weights = docs[keep], term_ids[keep], weights[keep]
@@ -166,7 +167,7 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
         source, target = entry_docs[which], post_docs[posting]
         contribution = entry_weights[which] * post_weights[posting]
         other = source != target
-        pair_keys, inverse = np.unique(source[other] * n + target[other], return_inverse=True)
+        pair_keys, inverse = np.unique(source[other].astype(np.int64) * n + target[other], return_inverse=True)
         scores = np.round(np.bincount(inverse, contribution[other]), 9)
         pair_source, pair_target = pair_keys // n, pair_keys % n
         best = np.lexsort((pair_target, -scores, pair_source))
