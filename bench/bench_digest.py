@@ -19,7 +19,11 @@ Stock aiosmtpd spends about 3 ms of CPU on a 37 KB message, ten times what the c
 with `--server stock` the bench measures aiosmtpd; a production MTA (Postfix) takes thousands
 of such messages a second.
 
+`--reply-delay MS` makes the server wait before answering each message, without using CPU, as
+a remote server does (network round trip, its own queue write): what extra connections are for.
+
     python bench/bench_digest.py [--subscribers N] [--papers N] [--connections N] [--server block|stock]
+                                 [--reply-delay MS]
 """
 
 from __future__ import annotations
@@ -117,8 +121,10 @@ def bench_config(port: int, connections: int) -> Config:
 # ---------------------------------------------------------------- the server, in its own process
 
 
-def serve(port: int, block_data: bool, ready, received, received_bytes, server_cpu) -> None:
+def serve(port: int, block_data: bool, reply_delay: float, ready, received, received_bytes, server_cpu) -> None:
     """aiosmtpd that counts what it accepts and keeps its own CPU time, to split the cost."""
+    import asyncio
+
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import SMTP
 
@@ -154,6 +160,8 @@ def serve(port: int, block_data: bool, ready, received, received_bytes, server_c
                 received.value += 1
                 received_bytes.value += len(envelope.original_content)
                 server_cpu.value = time.process_time()
+            if reply_delay:
+                await asyncio.sleep(reply_delay)
             return "250 2.0.0 queued"
 
     class Server(Controller):
@@ -247,6 +255,8 @@ def main(argv: list[str]) -> int:
                         help="SMTP sessions at once (default: the smtp.connections default, %(default)s)")
     parser.add_argument("--server", choices=("block", "stock"), default="block",
                         help="aiosmtpd reading DATA in blocks (default) or a line at a time, as shipped")
+    parser.add_argument("--reply-delay", type=float, default=0.0, metavar="MS",
+                        help="milliseconds the server waits before answering each message (default 0)")
     args = parser.parse_args(argv)
 
     port = free_port()
@@ -254,8 +264,8 @@ def main(argv: list[str]) -> int:
     received = multiprocessing.Value("q", 0)
     received_bytes = multiprocessing.Value("q", 0)
     server_cpu = multiprocessing.Value("d", 0.0)
-    server = multiprocessing.Process(target=serve, args=(port, args.server == "block", ready, received, received_bytes,
-                                                         server_cpu), daemon=True)
+    server = multiprocessing.Process(target=serve, args=(port, args.server == "block", args.reply_delay / 1000, ready,
+                                                         received, received_bytes, server_cpu), daemon=True)
     server.start()
     ready.wait(30)
     rows: list[Row] = []
@@ -283,7 +293,8 @@ def main(argv: list[str]) -> int:
 
     server_kind = "DATA read in blocks" if args.server == "block" else "stock"
     print(f"digest benchmark: {args.subscribers:,} subscribers (varied filters), {args.papers} papers on the day, "
-          f"{args.connections} SMTP connection(s), aiosmtpd ({server_kind}) in a separate process; "
+          f"{args.connections} SMTP connection(s), aiosmtpd ({server_kind}, answering after {args.reply_delay:g} ms) "
+          "in a separate process; "
           f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"{'pass':<8} {'messages':>8} {'skipped':>7} {'seconds':>7} {'msg/s':>6} {'client CPU':>10} "
           f"{'server CPU':>10} {'avg KB':>6} {'peak RSS':>8} {'load':>5}")
