@@ -4,11 +4,14 @@ The work is split into index ranges over a list the parent already holds. Worker
 so they inherit that list, the compiled templates and the previous build's state without
 pickling any of it; only each range's (small) result comes back. Below `min_parallel` items,
 or where `fork` does not exist, the same function runs in this process: starting workers costs
-more than a small build takes.
+more than a small build takes. The parent's objects are frozen out of the cyclic collector
+across the fork: a collection in a worker would otherwise write to every object's header and
+copy the parent's whole heap page by page.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -56,6 +59,7 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
                 bar.update(end - start)
             return
         _work = work
+        gc.freeze()  # a worker's collector then leaves the parent's objects (and their pages) alone
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 for (start, end), result in zip(ranges, pool.imap(_run, ranges)):
@@ -63,6 +67,7 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
                     bar.update(end - start)
         finally:
             _work = None
+            gc.unfreeze()
 
 
 # The work of the background process being started; read by the child just after the fork.
@@ -89,10 +94,12 @@ class Background(Generic[R]):
             self._value = work()
             return
         _background = work
+        gc.freeze()
         try:
             self._pool = multiprocessing.get_context("fork").Pool(1)
         finally:
             _background = None
+            gc.unfreeze()
         self._pending = self._pool.apply_async(_run_background)
 
     def cancel(self) -> None:
