@@ -168,7 +168,7 @@ PARALLEL_PARSE_MIN = 2000
 
 
 def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper], TermCounts], *,
-                quiet: bool = False) -> list[ParsedFile]:
+                quiet: bool = False, jobs: int | None = None) -> list[ParsedFile]:
     """Every paper file parsed, reusing the state's record for files whose size and mtime match.
 
     Files to parse are split over the machine's cores when there are many (a cold build);
@@ -190,7 +190,7 @@ def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper]
         return [_parse_file(Path(path), size, mtime_ns, terms_of) for path, size, mtime_ns in todo[start:end]]
 
     batches = map_ranges(parse_range, len(todo), chunk=500, min_parallel=PARALLEL_PARSE_MIN,
-                         label="parsing", quiet=quiet)
+                         label="parsing", quiet=quiet, jobs=jobs)
     parsed = [item for batch in batches for item in batch]
     for (key, _, _), item in zip(todo, parsed):
         keep[key] = item

@@ -33,15 +33,16 @@ def _run(bounds: tuple[int, int]) -> object:
     return _work(*bounds)
 
 
-def worker_count() -> int:
+def worker_count(jobs: int | None = None) -> int:
+    """Processes to use: `jobs` if given (1 = stay in this process), else one per core."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1
-    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
-                      MAX_WORKERS))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(jobs or cores, MAX_WORKERS))
 
 
 def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_parallel: int,
-               label: str, quiet: bool = False) -> Iterator[R]:
+               label: str, quiet: bool = False, jobs: int | None = None) -> Iterator[R]:
     """Yield `work(start, end)` for consecutive ranges covering [0, total), in order.
 
     An exception in a worker is raised here, as it would be in-process. A bar counts items
@@ -49,7 +50,7 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
     """
     global _work
     ranges = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
-    workers = worker_count()
+    workers = worker_count(jobs)
     bar = tqdm(total=total, desc=label, unit="", leave=False, file=sys.stderr, dynamic_ncols=True,
                disable=quiet or not sys.stderr.isatty())
     with bar:
@@ -87,10 +88,10 @@ class Background(Generic[R]):
     core it simply runs in place.
     """
 
-    def __init__(self, work: Callable[[], R], *, parallel: bool = True):
+    def __init__(self, work: Callable[[], R], *, parallel: bool = True, jobs: int | None = None):
         global _background
         self._pool = None
-        if not parallel or worker_count() < 2:
+        if not parallel or worker_count(jobs) < 2:
             self._value = work()
             return
         _background = work

@@ -114,7 +114,7 @@ def test_forked_workers_build_the_same_bytes_as_one_process(tmp_path: Path, monk
     monkeypatch.setattr("paperroute.site.PARALLEL_RENDER_MIN", 1)
     monkeypatch.setattr("paperroute.site.RENDER_CHUNK", 3)
     monkeypatch.setattr("paperroute.site.PARALLEL_SEARCH_MIN", 1)
-    monkeypatch.setattr("paperroute.parallel.worker_count", lambda: 2)
+    monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
     forked = build_site(content, tmp_path / "forked", CONFIG, quiet=True)
     assert tree(tmp_path / "serial") == tree(tmp_path / "forked")
     assert (forked.pages, forked.written) == (serial.pages, serial.written)
@@ -128,7 +128,7 @@ def test_a_bad_file_found_by_a_worker_names_its_file_and_line(tmp_path: Path, mo
     bad = next((content / "papers" / "2026-03-02").glob("*.md"))
     bad.write_text(bad.read_text().replace("date: 2026-03-02", "date: 2026-02-30"), encoding="utf-8")
     monkeypatch.setattr("paperroute.buildstate.PARALLEL_PARSE_MIN", 1)
-    monkeypatch.setattr("paperroute.parallel.worker_count", lambda: 2)
+    monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
     with pytest.raises(InputError) as error:
         build_site(content, tmp_path / "site", CONFIG, quiet=True)
     assert str(error.value) == f"{bad}:3: date: '2026-02-30' is not a YYYY-MM-DD date"

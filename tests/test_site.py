@@ -464,6 +464,17 @@ def test_build_command_prints_one_summary_line(content: Path, tmp_path: Path) ->
     assert 'href="https://example.org/sub/papers/' in (tmp_path / "out" / "sitemap.xml").read_text().replace("<loc>", 'href="')
 
 
+def test_jobs_1_builds_the_same_site_and_jobs_0_is_a_usage_error(content: Path, tmp_path: Path) -> None:
+    one = run_cli("build", "--content", str(content), "--out", str(tmp_path / "one"), "--jobs", "1", cwd=tmp_path)
+    default = run_cli("build", "--content", str(content), "--out", str(tmp_path / "default"), cwd=tmp_path)
+    assert one.returncode == default.returncode == 0, one.stderr + default.stderr
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(tmp_path / "default") for p in (tmp_path / "default").rglob("*") if p.is_file())
+    assert all((tmp_path / "one" / f).read_bytes() == (tmp_path / "default" / f).read_bytes() for f in files)
+    zero = run_cli("build", "--content", str(content), "--jobs", "0", cwd=tmp_path)
+    assert zero.returncode == 2 and "--jobs" in zero.stderr and "Traceback" not in zero.stderr
+
+
 def test_build_is_the_default_command(content: Path, tmp_path: Path) -> None:
     result = run_cli(cwd=tmp_path)  # content/ is in the working folder
     assert result.returncode == 0, result.stderr

@@ -18,12 +18,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default=None, metavar="URL",
                         help="the site's public address, for canonical links, feeds and the sitemap "
                         "(default: site.base_url in paperroute.yaml); a sub-path such as https://host/name/ works")
+    parser.add_argument("--jobs", type=_positive, default=None, metavar="N",
+                        help="processes to build with (default: one per core); 1 needs the least memory")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.content.is_dir():
         raise InputError("no content store here (ingest a source first, or pass --content DIR)", args.content)
     config = with_base_url(load_config(args.config), args.base_url)
-    report = build_site(args.content, args.out, config, quiet=args.quiet)
+    report = build_site(args.content, args.out, config, quiet=args.quiet, jobs=args.jobs)
     print(report.summary())
     return 0
