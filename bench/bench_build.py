@@ -663,7 +663,7 @@ def write_results(new_sections: dict[int, str]) -> None:
     existing.update(new_sections)
     header = ("# Build benchmark\n\nWritten by `bench/bench_build.py` (issue 8); each section is the latest run "
               "of that size. Memory is peak RSS of the largest process or the sampled sum over the "
-              "process tree (RSS), whichever is larger. Load is the 1-minute load average as the step started: "
+              "process tree (PSS, while it has workers), whichever is larger. Load is the 1-minute load average as the step started: "
               "the machine is shared, and on 2 cores a load above 2 means the step waited for a core.\n")
     body = "\n".join(existing[size] for size in sorted(existing))
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
