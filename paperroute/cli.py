@@ -50,8 +50,10 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = make_parser()
-    if not argv and DEFAULT_COMMAND in COMMANDS:
-        argv = [DEFAULT_COMMAND]
+    # No command, or only options (`build.py --quiet`, `build.py --out public`): the default
+    # command with those options. `--help` and `--version` stay the program's own.
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = [DEFAULT_COMMAND, *argv]
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
         parser.print_help()

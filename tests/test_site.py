@@ -482,6 +482,14 @@ def test_build_is_the_default_command(content: Path, tmp_path: Path) -> None:
     assert "site" in result.stdout
 
 
+def test_options_alone_go_to_the_default_command(content: Path, tmp_path: Path) -> None:
+    result = run_cli("--quiet", "--out", "public", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "public" / "index.html").is_file() and result.stdout.startswith("built public/")
+    helped = run_cli("--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "COMMAND" in helped.stdout and not (tmp_path / "site").exists()
+
+
 def test_build_command_reports_bad_input_in_one_line(content: Path, tmp_path: Path) -> None:
     bad = content / "papers" / "2026-03-12" / "broken.md"
     bad.write_text("---\ntitle: [unclosed\n---\n")
