@@ -83,8 +83,19 @@ def load_state(out_dir: Path) -> BuildState:
 def save_state(out_dir: Path, state: BuildState) -> None:
     files = {key: (item.size, item.mtime_ns, item.digest, _paper_record(item.paper), item.terms)
              for key, item in state.files.items()}
-    write_atomic(state_path(out_dir), marshal.dumps(
-        (code_digest(), files, state.outputs, state.related_key, state.related, state.site_key, state.pages)))
+    record = (code_digest(), files, state.outputs, state.related_key, state.related, state.site_key, state.pages)
+    try:
+        data = marshal.dumps(record)
+    except ValueError:
+        # A hand-written explicit YAML tag (`!!timestamp ...`) can put a value marshal cannot
+        # hold into `extra`: leave those files out, and the next build parses them again.
+        for key, entry in list(files.items()):
+            try:
+                marshal.dumps(entry)
+            except ValueError:
+                del files[key]
+        data = marshal.dumps(record)
+    write_atomic(state_path(out_dir), data)
 
 
 def _paper_record(paper: Paper) -> tuple:

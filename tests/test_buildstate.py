@@ -147,3 +147,17 @@ def test_a_no_op_build_claims_every_file_and_a_settings_change_rebuilds(tmp_path
     assert rebuilt.written > 0
     assert "https://moved.example/" in (site / "index.html").read_text()
     assert tree(site) == tree(build_site(content, tmp_path / "fresh", moved, quiet=True).out_dir)
+
+
+def test_a_value_the_state_cannot_hold_is_parsed_again_not_a_crash(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    write_store(content, papers(1))
+    odd = next((content / "papers" / "2026-03-01").glob("*.md"))
+    odd.write_text(odd.read_text().replace("position:", "reviewed: !!timestamp 2026-01-02 10:00:00\nposition:"),
+                   encoding="utf-8")
+    site = tmp_path / "site"
+    first = build_site(content, site, CONFIG, quiet=True)
+    state = load_state(site)
+    assert str(odd) not in state.files and len(state.files) == 3
+    assert build_site(content, site, CONFIG, quiet=True).written == 0
+    assert first.papers == 4
