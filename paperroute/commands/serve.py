@@ -37,6 +37,10 @@ WAIT_PATH = CONTROL_PREFIX + "wait"
 WAIT_SECONDS = 25.0
 # Editors save in bursts (temp file, rename, backup): one rebuild per burst.
 DEBOUNCE_MS = 300
+# How often the watcher answers when nothing changed; its first answer says it is watching.
+READY_POLL_MS = 200
+# How long the first build waits for the watcher to start (it builds anyway after that).
+WATCH_START_SECONDS = 10
 
 RELOAD_SCRIPT = """\
 // Added by `paperroute serve` only: reload this page when the site has been rebuilt.
@@ -145,10 +149,19 @@ def make_handler(site_dir: Path, generation: Generation) -> type[http.server.Sim
     return LiveHandler
 
 
-def watch_and_rebuild(paths: list[Path], rebuild: Callable[[], None], stop: threading.Event) -> None:
-    """Run `rebuild` after every burst of changes under `paths`, until `stop` is set."""
-    for _changes in watchfiles.watch(*paths, stop_event=stop, debounce=DEBOUNCE_MS, raise_interrupt=False):
-        rebuild()
+def watch_and_rebuild(paths: list[Path], rebuild: Callable[[], None], stop: threading.Event,
+                      ready: threading.Event) -> None:
+    """Run `rebuild` after every burst of changes under `paths`, until `stop` is set.
+
+    `ready` is set once the watch is in place (its first answer, changes or a timeout), so the
+    first build can wait for it: a file saved between that build and a watcher still starting
+    up would otherwise never be seen.
+    """
+    for changes in watchfiles.watch(*paths, stop_event=stop, debounce=DEBOUNCE_MS, raise_interrupt=False,
+                                    yield_on_timeout=True, rust_timeout=READY_POLL_MS):
+        ready.set()
+        if changes:
+            rebuild()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,11 +181,13 @@ def run(args: argparse.Namespace) -> int:
         url = f"http://{HOST}:{server.server_address[1]}/"
         config: Config = with_base_url(base_config, url)
         rebuilds = 0
+        building = threading.Lock()  # one build at a time: the first one and the watcher's
 
         def rebuild() -> None:
             nonlocal rebuilds
             try:
-                report = build_site(args.content, out_dir, config, quiet=True)
+                with building:
+                    report = build_site(args.content, out_dir, config, quiet=True)
             except (InputError, TemplateError) as err:
                 print(f"paperroute: rebuild failed, still serving the last good build: {err}", file=sys.stderr, flush=True)
                 return
@@ -180,12 +195,14 @@ def run(args: argparse.Namespace) -> int:
             generation.advance()
             print(f"rebuilt: {report.written:,} files written, {report.removed:,} removed", flush=True)
 
-        report = build_site(args.content, out_dir, config, quiet=args.quiet)
-        generation.advance()
         watched = [path for path in (args.content, TEMPLATES_DIR, args.config or DEFAULT_CONFIG_FILE) if path.exists()]
-        stop = threading.Event()
-        watcher = threading.Thread(target=watch_and_rebuild, args=(watched, rebuild, stop), daemon=True)
+        stop, ready = threading.Event(), threading.Event()
+        watcher = threading.Thread(target=watch_and_rebuild, args=(watched, rebuild, stop, ready), daemon=True)
         watcher.start()
+        ready.wait(WATCH_START_SECONDS)
+        with building:
+            report = build_site(args.content, out_dir, config, quiet=args.quiet)
+        generation.advance()
         print(f"serving {url} ({report.pages:,} pages from {report.papers:,} papers); "
               f"watching {', '.join(str(path) for path in watched)}; Ctrl-C to stop", flush=True)
         try:
