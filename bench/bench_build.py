@@ -685,7 +685,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES),
                         help="comma-separated paper counts, multiples of 100 (default 10000,100000)")
     parser.add_argument("--skip-hugo", action="store_true", help="do not build the Hugo equivalent")
-    parser.add_argument("--hugo-timeout", type=float, default=3600.0, metavar="SECONDS",
+    parser.add_argument("--hugo-timeout", type=float, default=1200.0, metavar="SECONDS",
                         help="stop a Hugo build after this long and report it as slower (default 3600)")
     args = parser.parse_args(argv)
     if not args.skip_hugo and not Path(HUGO).is_file():
