@@ -686,7 +686,7 @@ def main(argv: Sequence[str]) -> int:
                         help="comma-separated paper counts, multiples of 100 (default 10000,100000)")
     parser.add_argument("--skip-hugo", action="store_true", help="do not build the Hugo equivalent")
     parser.add_argument("--hugo-timeout", type=float, default=1200.0, metavar="SECONDS",
-                        help="stop a Hugo build after this long and report it as slower (default 3600)")
+                        help="stop a Hugo build after this long and report it as slower (default 1200)")
     args = parser.parse_args(argv)
     if not args.skip_hugo and not Path(HUGO).is_file():
         parser.error(f"hugo not found at {HUGO} (install the Debian package, or pass --skip-hugo)")
