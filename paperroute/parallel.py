@@ -1,4 +1,4 @@
-"""Both cores for the big loops: reading every paper file (build and ingest) and rendering every page.
+"""Both cores for the big loops: reading every paper file and rendering every page.
 
 The work is split into index ranges over a list the parent already holds. Workers are forked,
 so they inherit that list, the compiled templates and the previous build's state without
