@@ -69,9 +69,14 @@ def parse_paper_file(text: str, path: Path) -> Paper:
     except StopIteration:
         raise InputError("front matter is not closed by a '---' line", path, 1) from None
     front_text = "\n".join(lines[1:end])
-    fast = read_canonical(front_text)
-    if fast is not None:
-        return _paper_from_front_matter(fast, "\n".join(lines[end + 1 :]).strip(), path, front_text)
+    front = read_canonical(front_text)
+    if front is None:  # not the store's own layout: PyYAML reads it, and reports its errors
+        front = _yaml_front_matter(front_text, path)
+    body = "\n".join(lines[end + 1 :]).strip()
+    return _paper_from_front_matter(front, body, path, front_text)
+
+
+def _yaml_front_matter(front_text: str, path: Path) -> dict[str, Any]:
     try:
         front = yaml.load(front_text, Loader=_Loader) or {}
     except yaml.YAMLError as err:
@@ -81,8 +86,7 @@ def parse_paper_file(text: str, path: Path) -> Paper:
         raise InputError(f"front matter: {problem}", path, line) from None
     if not isinstance(front, dict):
         raise InputError("front matter must be a mapping of fields", path, 2)
-    body = "\n".join(lines[end + 1 :]).strip()
-    return _paper_from_front_matter(front, body, path, front_text)
+    return front
 
 
 def parse_paper_file_bytes(data: bytes, path: Path) -> Paper:
