@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import os
 import marshal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,11 +157,6 @@ def fingerprint(parts: Iterable[Any], paper_digest: Callable[[Paper], bytes]) ->
         else:
             raise TypeError(f"cannot fingerprint a {type(value).__name__}")
     return sha.digest()
-
-
-def stat_key(entry: os.DirEntry) -> tuple[int, int]:
-    stat = entry.stat()
-    return stat.st_size, stat.st_mtime_ns
 
 
 def _parse_file(path: Path, size: int, mtime_ns: int, terms_of: Callable[[Paper], TermCounts]) -> ParsedFile:
