@@ -4,15 +4,14 @@ The work is split into index ranges over a list the parent already holds. Worker
 so they inherit that list, the compiled templates and the previous build's state without
 pickling any of it; only each range's (small) result comes back. Below `min_parallel` items,
 or where `fork` does not exist, the same function runs in this process: starting workers costs
-more than a small build takes. The parent's objects are frozen out of the cyclic collector
-across the fork: a collection in a worker would otherwise write to every object's header and
-copy the parent's whole heap page by page.
+more than a small build takes.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing
+import multiprocessing.pool
 import os
 import sys
 from typing import Callable, Generic, Iterator, TypeVar
@@ -24,13 +23,29 @@ R = TypeVar("R")
 # A worker per core, up to this many: past it, the disk and the parent's merging are the limit.
 MAX_WORKERS = 8
 
-# The work of the pool being run; set in the parent just before the fork, read by workers.
-_work: Callable[[int, int], object] | None = None
+# The work of the pool being started; set in the parent just around the fork, so each worker
+# holds its own copy of it.
+_work: Callable[..., object] | None = None
 
 
-def _run(bounds: tuple[int, int]) -> object:
+def _call(arguments: tuple) -> object:
     assert _work is not None
-    return _work(*bounds)
+    return _work(*arguments)
+
+
+def _forked_pool(work: Callable[..., object], processes: int) -> multiprocessing.pool.Pool:
+    """A pool of `processes` forked workers that run `work` (through `_call`).
+
+    Call it with the parent's objects frozen out of the collector (`gc.freeze`): the workers
+    inherit that, and their collections leave the parent's objects, and the pages they sit on,
+    alone instead of copying the parent's whole heap.
+    """
+    global _work
+    _work = work
+    try:
+        return multiprocessing.get_context("fork").Pool(processes)
+    finally:
+        _work = None
 
 
 def worker_count(jobs: int | None = None) -> int:
@@ -48,7 +63,6 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
     An exception in a worker is raised here, as it would be in-process. A bar counts items
     (not ranges) on a terminal; nothing is drawn otherwise or with `quiet`.
     """
-    global _work
     ranges = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
     workers = worker_count(jobs)
     bar = tqdm(total=total, desc=label, unit="", leave=False, file=sys.stderr, dynamic_ncols=True,
@@ -59,25 +73,14 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
                 yield work(start, end)
                 bar.update(end - start)
             return
-        _work = work
-        gc.freeze()  # a worker's collector then leaves the parent's objects (and their pages) alone
+        gc.freeze()  # for the pool's life: the parent's own collections would copy shared pages too
         try:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                for (start, end), result in zip(ranges, pool.imap(_run, ranges)):
+            with _forked_pool(work, workers) as pool:
+                for (start, end), result in zip(ranges, pool.imap(_call, ranges)):
                     yield result
                     bar.update(end - start)
         finally:
-            _work = None
             gc.unfreeze()
-
-
-# The work of the background process being started; read by the child just after the fork.
-_background: Callable[[], object] | None = None
-
-
-def _run_background() -> object:
-    assert _background is not None
-    return _background()
 
 
 class Background(Generic[R]):
@@ -89,19 +92,16 @@ class Background(Generic[R]):
     """
 
     def __init__(self, work: Callable[[], R], *, parallel: bool = True, jobs: int | None = None):
-        global _background
         self._pool = None
         if not parallel or worker_count(jobs) < 2:
             self._value = work()
             return
-        _background = work
         gc.freeze()
         try:
-            self._pool = multiprocessing.get_context("fork").Pool(1)
+            self._pool = _forked_pool(work, 1)
         finally:
-            _background = None
             gc.unfreeze()
-        self._pending = self._pool.apply_async(_run_background)
+        self._pending = self._pool.apply_async(_call, ((),))
 
     def cancel(self) -> None:
         """Stop the work (this process failed and will not wait for it)."""
