@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
-from urllib.parse import urlsplit
+from functools import partial
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from paperroute.charts import TopicSeries, calendar_heatmap, topic_timeline
 from paperroute.corpus import Corpus
@@ -35,13 +36,18 @@ class Page:
 
     path: str
     template: str
-    context: Mapping[str, Any]
+    # The template's variables, or a function that makes them: a paper page's are made only if
+    # it is rendered, since most builds render few of 100,000 (then `built_from` is required).
+    context: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
     in_sitemap: bool = True
     # 404.html is served at whatever URL was missing, so its links must not be relative.
     absolute_links: bool = False
     # What the context is a pure function of, when that is cheaper to fingerprint than the
     # context itself (a paper page: the paper and its related papers). None: the context.
     built_from: tuple | None = None
+
+    def template_context(self) -> Mapping[str, Any]:
+        return self.context() if callable(self.context) else self.context
 
 
 @dataclass(frozen=True)
@@ -114,9 +120,12 @@ _LINK_LABELS = {"arxiv": "arXiv", "abs": "arXiv", "pdf": "PDF", "hf": "Hugging F
                 "huggingface": "Hugging Face", "code": "Code", "github": "Code", "project": "Project page"}
 
 
+# What urlsplit calls an http(s) URL with a host, at a tenth of its cost.
+_WEB_URL = re.compile(r"https?://[^/?#]", re.IGNORECASE)
+
+
 def _is_web_url(url: str) -> bool:
-    parts = urlsplit(url.strip())
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    return _WEB_URL.match(url.strip()) is not None
 
 
 def paper_links(paper: Paper) -> list[ExternalLink]:
@@ -234,24 +243,33 @@ def topic_pages(corpus: Corpus, page_size: int) -> Iterator[Page]:
                 "feeds": (feed,),
                 "topic": topic,
                 "topic_feed": feed,
-                "paper_count": len(papers),
+                # Only the front page shows it: on the others it would re-render every page of
+                # the topic each day for nothing.
+                "paper_count": len(papers) if topic_slice.is_front else None,
                 "slice": topic_slice,
                 "older_pages": older_pages if topic_slice.is_front else [],
             })
 
 
+def paper_context(corpus: Corpus, paper: Paper, related: Sequence[Paper]) -> dict[str, Any]:
+    return {
+        "title": paper.title,
+        "description": paper.abstract,
+        "og_type": "article",
+        "feeds": (),
+        "paper": paper,
+        "topics": [corpus.topic(slug) for slug in (paper.topics or [paper.primary_topic])],
+        "links": paper_links(paper),
+        "related": list(related),
+    }
+
+
 def paper_pages(corpus: Corpus, related: Mapping[str, Sequence[str]]) -> Iterator[Page]:
+    by_slug = corpus.by_slug
     for paper in corpus.papers:
-        yield Page(paper_path(paper.slug), "paper.html", {
-            "title": paper.title,
-            "description": paper.abstract,
-            "og_type": "article",
-            "feeds": (),
-            "paper": paper,
-            "topics": [corpus.topic(slug) for slug in (paper.topics or [paper.primary_topic])],
-            "links": paper_links(paper),
-            "related": [corpus.by_slug[slug] for slug in related.get(paper.slug, ())],
-        }, built_from=(paper, tuple(corpus.by_slug[slug] for slug in related.get(paper.slug, ()))))
+        related_papers = tuple(by_slug[slug] for slug in related.get(paper.slug, ()))
+        yield Page(paper_path(paper.slug), "paper.html", partial(paper_context, corpus, paper, related_papers),
+                   built_from=(paper, related_papers))
 
 
 def archive_page(corpus: Corpus) -> Page:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
+from itertools import chain
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -27,6 +28,11 @@ import numpy as np
 from paperroute.model import Paper
 
 RELATED_COUNT = 5
+# Scores are compared rounded to 9 decimals, so that the order of floating-point sums cannot
+# change a ranking; as integers they fit in _SCORE_BITS bits below the paper's index.
+_SCORE_SCALE = 10 ** 9
+_SCORE_BITS = 31
+_SCORE_LIMIT = (1 << _SCORE_BITS) - 1
 TERMS_PER_PAPER = 12
 POSTINGS_PER_TERM = 32
 
@@ -125,12 +131,17 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
 
     # One row per (paper, term); term ids in alphabetical order so ties between terms go by name.
     # (a paper's words are split one paper at a time: all of them at once were 7 million strings)
-    vocabulary = sorted({term for keys, _ in counts_list for term in keys.split()})
+    # (the per-word work runs in C: set.update, map and chain; a generator per word took 30%)
+    seen: set[str] = set()
+    for keys, _ in counts_list:
+        seen.update(keys.split())
+    vocabulary = sorted(seen)
+    del seen
     term_id = {term: index for index, term in enumerate(vocabulary)}
     lengths = np.fromiter((len(values) for _, values in counts_list), dtype=np.int64, count=n)
     docs = np.repeat(np.arange(n, dtype=np.int32), lengths)
-    term_ids = np.fromiter((term_id[term] for keys, _ in counts_list for term in keys.split()), dtype=np.int32,
-                           count=int(lengths.sum()))
+    term_ids = np.fromiter(chain.from_iterable(map(term_id.__getitem__, keys.split()) for keys, _ in counts_list),
+                           dtype=np.int32, count=int(lengths.sum()))
     tfs = np.frombuffer(b"".join(values for _, values in counts_list), dtype=np.uint8).astype(np.float64)
     del counts_list
 
@@ -168,9 +179,12 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
         contribution = entry_weights[which] * post_weights[posting]
         other = source != target
         pair_keys, inverse = np.unique(source[other].astype(np.int64) * n + target[other], return_inverse=True)
-        scores = np.round(np.bincount(inverse, contribution[other]), 9)
+        # Scores rounded to 9 decimals, as integers: a cosine of normalised weights is at most 1.
+        scores = np.rint(np.bincount(inverse, contribution[other]) * _SCORE_SCALE).astype(np.int64)
         pair_source, pair_target = pair_keys // n, pair_keys % n
-        best = np.lexsort((pair_target, -scores, pair_source))
+        # Pairs come sorted by (source, target), so one stable sort on (source, best score)
+        # leaves ties in slug order: a third of the time of a three-key lexsort.
+        best = np.argsort((pair_source << _SCORE_BITS) | (_SCORE_LIMIT - scores), kind="stable")
         pair_source, pair_target = pair_source[best], pair_target[best]
         chosen = _rank_within_groups(pair_source) < count
         for paper_index, other_index in zip(pair_source[chosen].tolist(), pair_target[chosen].tolist()):

@@ -8,12 +8,13 @@ build wrote that this one did not are pruned at the end.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from xml.sax.saxutils import escape as xml_escape
 
-from paperroute.buildstate import BuildState, code_digest, fingerprint, load_papers, load_state, save_state
+from paperroute.buildstate import BuildState, code_digest, fingerprint, load_papers, load_state, save_state, state_path
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
@@ -23,7 +24,7 @@ from paperroute.pages import SITE_FEEDS, Page, nav_topics, site_pages
 from paperroute.parallel import Background, map_ranges
 from paperroute.related import TermCounts, paper_terms, related_papers
 from paperroute.render import TEMPLATES_DIR, Renderer
-from paperroute.search import write_search_index
+from paperroute.search import CountsCache, write_search_index
 from paperroute.store import ContentStore
 from paperroute.topics import load_taxonomy
 from paperroute.urls import absolute, output_file, search_path
@@ -96,8 +97,9 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
 
     writer.write(BUILD_MARK, BUILD_MARK_TEXT)
     # The search index needs only the papers: it is built on the other core meanwhile.
+    counts_cache = CountsCache(state_path(out_dir).with_suffix(".searchcache"), inputs.code, inputs.paper_digests)
     search = Background(lambda: write_whole_corpus_output(
-        search_path(), lambda own: write_search_index(corpus, site, own), Path(out_dir), inputs),
+        search_path(), lambda own: write_search_index(corpus, site, own, counts_cache), Path(out_dir), inputs),
         parallel=len(corpus.papers) >= PARALLEL_SEARCH_MIN, jobs=jobs)
     try:
         pages = write_pages(corpus, site, writer, templates_dir, inputs, quiet=quiet, jobs=jobs)
@@ -233,7 +235,8 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
         "site_feeds": SITE_FEEDS,
     }
     renderer = Renderer(site, shared, templates_dir)
-    inputs.code += repr((shared, corpus.topics)).encode()
+    # As a digest: every page's fingerprint starts with it (its repr is hashed 100,000 times).
+    inputs.code = hashlib.blake2b(inputs.code + repr((shared, corpus.topics)).encode(), digest_size=20).digest()
     related = inputs.related_papers(corpus)
     pages = list(site_pages(corpus, related, site.topic_page_size))
 
@@ -247,7 +250,8 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
             if inputs.previous.get(target) == digest and (own.root / target).is_file():
                 done.append((digest, None))
             else:
-                html = renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
+                html = renderer.render(page.template, page.path, page.template_context(),
+                                       absolute_links=page.absolute_links)
                 done.append((digest, own.write(target, html)))
         return done
 

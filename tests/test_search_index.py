@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -69,12 +70,10 @@ def test_terms_keep_letters_and_digits_of_any_script() -> None:
 def test_ascii_fast_path_agrees_with_the_general_tokenizer() -> None:
     vocabulary = search._Vocabulary()
     text = "Sparse MoE models: 7B experts, top-2 routing_gates & KV-cache (v2)!"
-    counts = vocabulary.field_counts(text)
-    by_id = {term_id: term for term, term_id in vocabulary.term_ids.items()}
-    expected: dict[str, int] = {}
-    for term in search.terms(text):
-        expected[term] = expected.get(term, 0) + 1
-    assert {by_id[term_id]: count for term_id, count in counts.items()} == expected
+    for _ in range(2):  # words met for the first time, then known ones
+        ids = vocabulary.term_ids(text)
+        by_id = {term_id: term for term, term_id in vocabulary.ids.items()}
+        assert [by_id[term_id] for term_id in ids if term_id >= 0] == search.terms(text)
 
 
 @pytest.mark.parametrize(("word", "stemmed"), [
@@ -197,6 +196,36 @@ def test_the_same_papers_give_the_same_bytes(tmp_path: Path) -> None:
     search.write_search_index(corpus, SiteConfig(), second)
     assert first.written > 0 and second.written == 0 and second.unchanged == first.written
     assert all(path.startswith("search/") for path in first.paths)
+
+
+def test_many_runs_encode_as_each_alone() -> None:
+    runs = [[], [search.posting_key(7, 5)], [search.posting_key(1023, 2 ** 31), search.posting_key(1023, 40),
+            search.posting_key(9, 41), search.posting_key(9, 3), search.posting_key(1, 0)], [search.posting_key(2, 1)]]
+    keys = [key for run in runs for key in run]
+    starts = [sum(map(len, runs[:number])) for number in range(len(runs))]
+    assert search.encode_runs(np.array(keys, dtype=np.uint64), starts) == [search.encode_postings(run) for run in runs]
+    assert search.decode_postings(search.encode_postings(runs[2])) == [(1023, 2 ** 31), (1023, 40), (9, 41), (9, 3), (1, 0)]
+
+
+def test_the_counts_cache_gives_the_bytes_of_a_build_without_it(tmp_path: Path) -> None:
+    papers = numbered(60, abstract="Sparse attention for long context models.")
+    for number, paper in enumerate(papers):
+        paper.abstract += f" Variant{number % 7} of study {number}."
+    digests = {paper.slug: paper.slug.encode() for paper in papers}
+    cache = search.CountsCache(tmp_path / "counts", b"code", digests)
+    corpus = build_corpus(papers[:50], TOPICS)
+    assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(papers[:50])
+    assert (tmp_path / "counts").is_file()
+    # Ten new papers, one old one gone, one edited (a new digest): ids move, the cache still serves.
+    changed = papers[:20] + papers[21:]
+    changed[5].abstract = "An edited abstract about retrieval."
+    digests[changed[5].slug] = b"edited"
+    corpus = build_corpus(changed, TOPICS)
+    assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(changed)
+    # Another code's cache, or a damaged one, is not used, and the build is still right.
+    for other in (search.CountsCache(tmp_path / "counts", b"other code", digests), cache):
+        assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, other)) == index_files(changed)
+        (tmp_path / "counts").write_bytes(b"not marshal")
 
 
 def test_hostile_text_survives_json_as_plain_text() -> None:
