@@ -76,16 +76,20 @@ def state_path(out_dir: Path) -> Path:
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Run without the cyclic garbage collector, which a big load sets off again and again.
+    """Run without the cyclic garbage collector, which a big load sets off again and again,
+    and freeze what was made out of its sight.
 
     Reading a 100,000-paper state makes millions of tuples and no cycles; the collections
-    their allocation triggers, each walking everything made so far, took 3 s of 4.5.
+    their allocation triggers, each walking everything made so far, took 3 s of 4.5. They
+    live as long as the build, so the first collection after it would walk them all once
+    more (0.7 s): `gc.freeze` spares that. Frozen objects are still freed when unreferenced.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -162,31 +166,37 @@ def fingerprint(parts: Iterable[Any], paper_digest: Callable[[Paper], bytes]) ->
     at 32 bytes each. Anything of a kind not listed fails loudly, so no input can be silently
     left out of a fingerprint.
     """
-    sha = hashlib.blake2b(digest_size=20)
-    update = sha.update
+    chunks: list[bytes] = []
+    add = chunks.append
     stack = list(parts)[::-1]
     while stack:
         value = stack.pop()
-        if isinstance(value, Paper):
-            update(b"P" + paper_digest(value))
+        kind = type(value)  # the common kinds first, by exact type: 100,000 pages pass through here
+        if kind is str:
+            data = value.encode("utf-8", "surrogatepass")
+            add(b"s%d:%s" % (len(data), data))
+        elif isinstance(value, (list, tuple)):
+            add(b"[%d" % len(value))
+            stack.extend(reversed(value))
+        elif isinstance(value, Paper):
+            add(b"P" + paper_digest(value))
+        elif kind is bytes:
+            add(b"b%d:%s" % (len(value), value))
         elif isinstance(value, (str, int, float, bool, type(None), bytes)):
-            update(f"{type(value).__name__}:{value!r};".encode())
+            add(f"{type(value).__name__}:{value!r};".encode())
         elif isinstance(value, dt.date):
-            update(b"D" + value.isoformat().encode())
+            add(b"D" + value.isoformat().encode())
         elif isinstance(value, dict):
-            update(b"{%d" % len(value))
+            add(b"{%d" % len(value))
             for key, item in reversed(list(value.items())):
                 stack.append(item)
                 stack.append(key)
-        elif isinstance(value, (list, tuple)):
-            update(b"[%d" % len(value))
-            stack.extend(reversed(value))
         elif dataclasses.is_dataclass(value):
-            update(type(value).__name__.encode())
+            add(type(value).__name__.encode())
             stack.extend(reversed([getattr(value, f.name) for f in dataclasses.fields(value)]))
         else:
             raise TypeError(f"cannot fingerprint a {type(value).__name__}")
-    return sha.digest()
+    return hashlib.blake2b(b"".join(chunks), digest_size=20).digest()
 
 
 def _parse_file(path: Path, size: int, mtime_ns: int, terms_of: Callable[[Paper], TermCounts]) -> ParsedFile:

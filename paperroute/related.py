@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from itertools import chain
+from itertools import count as numbers
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -96,8 +97,10 @@ _COUNT_MAX = 255
 
 
 def paper_terms(paper: Paper) -> TermCounts:
-    counts = terms(paper)
-    return " ".join(counts), bytes(min(count, _COUNT_MAX) for count in counts.values())
+    """A paper's term counts, terms in alphabetical order: `related_papers` relies on it to
+    break ties between a paper's terms by name without sorting on the name."""
+    counts = sorted(terms(paper).items())
+    return " ".join(term for term, _ in counts), bytes(min(count, _COUNT_MAX) for _, count in counts)
 
 
 def _rank_within_groups(groups: np.ndarray) -> np.ndarray:
@@ -130,18 +133,19 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
         return related
 
     # One row per (paper, term); term ids in alphabetical order so ties between terms go by name.
-    # (a paper's words are split one paper at a time: all of them at once were 7 million strings)
-    # (the per-word work runs in C: set.update, map and chain; a generator per word took 30%)
-    seen: set[str] = set()
-    for keys, _ in counts_list:
-        seen.update(keys.split())
-    vocabulary = sorted(seen)
-    del seen
-    term_id = {term: index for index, term in enumerate(vocabulary)}
+    # Ids are handed out in C as words are first met (a dict whose missing keys take the next
+    # number), then renumbered alphabetically; a paper's words are split one paper at a time
+    # (all of them at once were 7 million strings). A generator per word took 30% of the time.
+    first_met: defaultdict[str, int] = defaultdict(numbers().__next__)
     lengths = np.fromiter((len(values) for _, values in counts_list), dtype=np.int64, count=n)
     docs = np.repeat(np.arange(n, dtype=np.int32), lengths)
-    term_ids = np.fromiter(chain.from_iterable(map(term_id.__getitem__, keys.split()) for keys, _ in counts_list),
+    term_ids = np.fromiter(chain.from_iterable(map(first_met.__getitem__, keys.split()) for keys, _ in counts_list),
                            dtype=np.int32, count=int(lengths.sum()))
+    vocabulary = list(first_met)
+    del first_met
+    alphabetical = np.empty(len(vocabulary), dtype=np.int32)
+    alphabetical[sorted(range(len(vocabulary)), key=vocabulary.__getitem__)] = np.arange(len(vocabulary), dtype=np.int32)
+    term_ids = alphabetical[term_ids]
     tfs = np.frombuffer(b"".join(values for _, values in counts_list), dtype=np.uint8).astype(np.float64)
     del counts_list
 
@@ -151,8 +155,9 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
     norms = np.sqrt(np.bincount(docs, weights * weights, minlength=n))
     keep = (df[term_ids] > 1) & (weights > 0.0)
     docs, term_ids, weights = docs[keep], term_ids[keep], weights[keep]
-    # Each paper's best `terms_per_paper` terms (heaviest first, ties by term name).
-    by_doc = np.lexsort((term_ids, -weights, docs))
+    # Each paper's best `terms_per_paper` terms (heaviest first, ties by term name: a paper's
+    # rows are in term order already, and the sort is stable).
+    by_doc = np.lexsort((-weights, docs))
     docs, term_ids, weights = docs[by_doc], term_ids[by_doc], weights[by_doc]
     top = _rank_within_groups(docs) < terms_per_paper
     docs, term_ids = docs[top], term_ids[top]

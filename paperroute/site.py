@@ -8,6 +8,7 @@ build wrote that this one did not are pruned at the end.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,14 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
     reference counts touch every object they read, so each worker ends up with a copy of most
     of the papers: `jobs=1` is the way to the smallest peak memory, at twice the time.
     """
+    try:
+        return _build_site(Path(content_dir), Path(out_dir), config, quiet=quiet, templates_dir=templates_dir, jobs=jobs)
+    finally:
+        gc.unfreeze()  # what reading the state froze (buildstate._collector_paused), for `serve`'s next build
+
+
+def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool, templates_dir: Path,
+                jobs: int | None) -> BuildReport:
     check_out_dir(Path(out_dir), Path(content_dir), Path(templates_dir))
     fresh = not Path(out_dir).is_dir() or not any(Path(out_dir).iterdir())
     state = load_state(out_dir)
