@@ -22,8 +22,9 @@ import hashlib
 import marshal
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from paperroute.model import Paper, SourceRef
 from paperroute.related import TermCounts
@@ -159,7 +160,11 @@ def code_digest(templates_dir: Path | None = None) -> bytes:
     return sha.digest()
 
 
-def fingerprint(parts: Iterable[Any], paper_digest: Callable[[Paper], bytes]) -> bytes:
+_ONLY_PAPERS = {Paper}
+_slug = attrgetter("slug")
+
+
+def fingerprint(parts: Iterable[Any], paper_digests: Mapping[str, bytes]) -> bytes:
     """A digest of a page's inputs: plain values by value, a paper by its file's digest.
 
     Walking the context (instead of hashing its repr) keeps a paper page's five related papers
@@ -177,9 +182,12 @@ def fingerprint(parts: Iterable[Any], paper_digest: Callable[[Paper], bytes]) ->
             add(b"s%d:%s" % (len(data), data))
         elif isinstance(value, (list, tuple)):
             add(b"[%d" % len(value))
-            stack.extend(reversed(value))
+            if set(map(type, value)) == _ONLY_PAPERS:  # a day's or a topic page's papers, in C
+                add(b"P" + b"".join(map(paper_digests.__getitem__, map(_slug, value))))
+            else:
+                stack.extend(reversed(value))
         elif isinstance(value, Paper):
-            add(b"P" + paper_digest(value))
+            add(b"P" + paper_digests[value.slug])
         elif kind is bytes:
             add(b"b%d:%s" % (len(value), value))
         elif isinstance(value, (str, int, float, bool, type(None), bytes)):

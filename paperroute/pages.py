@@ -99,6 +99,16 @@ class TopicSlice:
 
 
 @dataclass(frozen=True)
+class TopicPageLink:
+    """An older page of a topic as its front page lists it: not its papers, only their span."""
+
+    path: str
+    first_date: dt.date | None
+    last_date: dt.date | None
+    count: int
+
+
+@dataclass(frozen=True)
 class MonthOfDays:
     month: dt.date
     days: list[Day] = field(default_factory=list)
@@ -205,8 +215,8 @@ def home_page(corpus: Corpus) -> Page:
         "feeds": (),
         "day": latest,
         "groups": group_by_topic(latest.papers, corpus) if latest else [],
-        "newer_day": None,
-        "older_day": corpus.days[1] if len(corpus.days) > 1 else None,
+        "newer_date": None,
+        "older_date": corpus.days[1].date if len(corpus.days) > 1 else None,
     })
 
 
@@ -221,8 +231,9 @@ def day_pages(corpus: Corpus) -> Iterator[Page]:
             "feeds": (),
             "day": day,
             "groups": group_by_topic(day.papers, corpus),
-            "newer_day": newer,
-            "older_day": older,
+            # Dates, not days: a neighbour's papers are not this page's input.
+            "newer_date": newer.date if newer else None,
+            "older_date": older.date if older else None,
         })
 
 
@@ -230,7 +241,8 @@ def topic_pages(corpus: Corpus, page_size: int) -> Iterator[Page]:
     for topic in corpus.topics:
         papers = corpus.by_topic.get(topic.slug, [])
         slices = paginate_topic(topic.slug, papers, page_size)
-        older_pages = slices[1:]
+        older_pages = [TopicPageLink(older.path, older.first_date, older.last_date, len(older.papers))
+                       for older in slices[1:]]
         feed = FeedLink(f"{topic.name} (RSS)", topic_feed_path(topic.slug), "application/rss+xml")
         for topic_slice in slices:
             title = topic.name

@@ -95,7 +95,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     )
     # Same code, settings, taxonomy and papers as the last build, every file still there: every
     # page's fingerprint would match, so claim them all without planning a single page.
-    site_key = fingerprint((inputs.code, repr(corpus.topics), inputs.corpus_digest()), lambda paper: b"")
+    site_key = fingerprint((inputs.code, repr(corpus.topics), inputs.corpus_digest()), {})
     if state.site_key == site_key and all((writer.root / path).is_file() for path in previous_outputs):
         for path in previous_outputs:
             writer.keep(path)
@@ -165,8 +165,7 @@ class PageInputs:
 
     def fingerprint(self, page: Page) -> bytes:
         content = page.context if page.built_from is None else page.built_from
-        return fingerprint((self.code, page.path, page.template, page.absolute_links, content),
-                           lambda paper: self.paper_digests[paper.slug])
+        return fingerprint((self.code, page.path, page.template, page.absolute_links, content), self.paper_digests)
 
     def related_papers(self, corpus: Corpus) -> dict[str, list[str]]:
         """Related papers, reused from the last build when no paper changed (a no-op rebuild)."""
@@ -181,7 +180,7 @@ class PageInputs:
     def corpus_digest(self) -> bytes:
         """Every paper's digest: equal digests mean nothing computed from all papers can have moved."""
         if self._corpus_digest is None:
-            self._corpus_digest = fingerprint(sorted(self.paper_digests.items()), lambda paper: b"")
+            self._corpus_digest = fingerprint(sorted(self.paper_digests.items()), {})
         return self._corpus_digest
 
 
@@ -211,7 +210,7 @@ def write_whole_corpus_output(prefix: str, write: Callable[[SiteWriter], None], 
     reused whole or rebuilt whole; a no-op build of 100,000 papers saved 38 s this way. Runs
     in its own process beside the pages, so it writes through a writer of its own and reports.
     """
-    key = fingerprint((inputs.code, prefix, inputs.corpus_digest()), lambda paper: b"")
+    key = fingerprint((inputs.code, prefix, inputs.corpus_digest()), {})
     page = output_file(prefix)  # the search page lives in search/ too, with a fingerprint of its own
     previous = [path for path in inputs.previous if path.startswith(prefix) and path != page]
     own = SiteWriter(root)

@@ -83,12 +83,18 @@ def test_a_deleted_output_file_is_written_again(tmp_path: Path) -> None:
 
 def test_fingerprints_cover_every_value_and_refuse_unknown_kinds() -> None:
     paper = make_paper("P", slug="p")
-    digest = lambda p: p.slug.encode()  # noqa: E731 - a paper's digest stands in for its file
+    digest = {"p": b"p" * 16, "q": b"q" * 16}  # a paper's digest stands in for its file
     base = fingerprint(("page", {"a": [1, 2], "paper": paper}), digest)
     assert base == fingerprint(("page", {"a": [1, 2], "paper": paper}), digest)
     assert base != fingerprint(("page", {"a": [2, 1], "paper": paper}), digest)
     assert base != fingerprint(("page", {"a": [1, 2], "paper": make_paper("P", slug="q")}), digest)
     assert fingerprint(("1",), digest) != fingerprint((1,), digest)
+    # A list of papers only (a day's) goes by their digests too.
+    other = make_paper("Q", slug="q")
+    assert fingerprint(([paper, other],), digest) != fingerprint(([other, paper],), digest)
+    assert fingerprint(([paper, other],), digest) != fingerprint(([paper, paper],), digest)
+    with pytest.raises(KeyError):  # a paper the build does not know cannot be fingerprinted
+        fingerprint(([make_paper("R", slug="r")],), digest)
     with pytest.raises(TypeError):
         fingerprint((object(),), digest)
 
