@@ -76,6 +76,11 @@ def state_path(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.buildstate"
 
 
+def search_cache_path(out_dir: Path) -> Path:
+    """The search index's per-paper word counts (`search.CountsCache`), beside the state."""
+    return state_path(out_dir).with_suffix(".searchcache")
+
+
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Run without the cyclic garbage collector, which a big load sets off again and again,

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Callable
 from xml.sax.saxutils import escape as xml_escape
 
-from paperroute.buildstate import BuildState, code_digest, fingerprint, load_papers, load_state, save_state, state_path
+from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, save_state,
+                                   search_cache_path)
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
@@ -106,7 +107,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
 
     writer.write(BUILD_MARK, BUILD_MARK_TEXT)
     # The search index needs only the papers: it is built on the other core meanwhile.
-    counts_cache = CountsCache(state_path(out_dir).with_suffix(".searchcache"), inputs.code, inputs.paper_digests)
+    counts_cache = CountsCache(search_cache_path(out_dir), inputs.code, inputs.paper_digests)
     search = Background(lambda: write_whole_corpus_output(
         search_path(), lambda own: write_search_index(corpus, site, own, counts_cache), Path(out_dir), inputs),
         parallel=len(corpus.papers) >= PARALLEL_SEARCH_MIN, jobs=jobs)
