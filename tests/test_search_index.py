@@ -207,6 +207,13 @@ def test_many_runs_encode_as_each_alone() -> None:
     assert search.decode_postings(search.encode_postings(runs[2])) == [(1023, 2 ** 31), (1023, 40), (9, 41), (9, 3), (1, 0)]
 
 
+def test_postings_encoded_in_small_batches_give_the_same_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    papers = numbered(search.HEAD_POSTINGS * 3, abstract="common words, common ground")
+    whole = index_files(papers)
+    monkeypatch.setattr(search, "_ENCODE_BATCH", 5)
+    assert index_files(papers) == whole
+
+
 def test_the_counts_cache_gives_the_bytes_of_a_build_without_it(tmp_path: Path) -> None:
     papers = numbered(60, abstract="Sparse attention for long context models.")
     for number, paper in enumerate(papers):
