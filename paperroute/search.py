@@ -645,13 +645,15 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic],
         run_starts.extend(start + cut for cut, _ in segment_bounds(int(bounds[number + 1]) - start))
     first_run.append(len(run_starts))
     runs = encode_runs_in_batches(keys, run_starts)
-    impacts = (keys >> np.uint64(_DOC_BITS)).tolist() if keys.size else []
+    # Each run's best impact (a segment's is in its term's entry); an empty term's is never read.
+    run_impacts = ((keys[np.minimum(run_starts, keys.size - 1)] >> np.uint64(_DOC_BITS)).tolist() if keys.size
+                   else [0] * len(run_starts))
     shard_entries: list[tuple[str, str]] = []
     for number in sorted((number for number in range(len(vocabulary)) if bounds[number] < bounds[number + 1]),
                          key=lambda number: js_order(vocabulary[number])):
         term, own = vocabulary[number], range(first_run[number], first_run[number + 1])
         entry = term_entry(term, int(bounds[number + 1] - bounds[number]), [runs[run] for run in own],
-                           [impacts[run_starts[run]] for run in own[1:]])
+                           [run_impacts[run] for run in own[1:]])
         shard_entries.append((term, _json(entry).rstrip("\n")))
         stem_name = segment_file_stem(term)
         for segment, run in enumerate(own[1:], start=1):
