@@ -390,8 +390,9 @@ def doc_ids(corpus: Corpus) -> list[Paper]:
 _COUNT_CHUNK = 8192
 
 
-def _field_counts(vocabulary: _Vocabulary, papers: Sequence[Paper], doc_numbers: np.ndarray) -> PairCounts:
-    """The (paper, term) pairs of `papers` (ids `doc_numbers`) with counts packed per field.
+def _field_counts(vocabulary: _Vocabulary, papers: Sequence[Paper], doc_numbers: np.ndarray) -> tuple[PairCounts, np.ndarray]:
+    """The (paper, term) pairs of `papers` (ids `doc_numbers`) with counts packed per field,
+    and each paper's field lengths (rows in the order of `papers`).
 
     Python only splits the text; counting is one sort of the chunk's (doc, term, field) keys.
     """
@@ -417,24 +418,22 @@ def _field_counts(vocabulary: _Vocabulary, papers: Sequence[Paper], doc_numbers:
         packed = np.bitwise_or.reduceat(packed, starts)
     pairs = pairs[starts]
     docs = np.asarray(doc_numbers, dtype=np.int64)
-    return PairCounts(docs[pairs >> 32], (pairs & 0xFFFFFFFF).astype(np.uint32), packed, docs, lengths)
+    return PairCounts(docs[pairs >> 32], (pairs & 0xFFFFFFFF).astype(np.uint32), packed), lengths
 
 
 @dataclass
 class PairCounts:
-    """Every (paper, term) pair's counts, packed per field, and every paper's field lengths:
+    """Every (paper, term) pair's counts, packed per field: with the papers' field lengths,
     the index's raw material, from which BM25F impacts are computed. 20 bytes a pair."""
 
     docs: np.ndarray     # the pair's paper id
     terms: np.ndarray    # the pair's term id
     packed: np.ndarray   # title << 48 | authors << 32 | abstract
-    papers: np.ndarray   # the paper ids `lengths` describes, in its row order
-    lengths: np.ndarray  # indexed words per paper and field (title, authors, abstract)
 
     @staticmethod
     def join(parts: Sequence["PairCounts"]) -> "PairCounts":
         return PairCounts(*(np.concatenate(column) for column in zip(
-            *((part.docs, part.terms, part.packed, part.papers, part.lengths) for part in parts))))
+            *((part.docs, part.terms, part.packed) for part in parts))))
 
 
 class CountsCache:
@@ -450,7 +449,8 @@ class CountsCache:
     def __init__(self, path: Path, code: bytes, digests: Mapping[str, bytes]) -> None:
         self.path, self.code, self.digests = path, code, digests
 
-    def load(self) -> tuple[list[str], list[bytes], PairCounts] | None:
+    def load(self) -> tuple[list[str], list[bytes], PairCounts, np.ndarray] | None:
+        """The vocabulary, the digest of each paper by its old id, its pairs and its lengths."""
         try:
             data = self.path.read_bytes()
             header_size = int.from_bytes(data[:8], "little")
@@ -467,33 +467,34 @@ class CountsCache:
             if not (docs.size == terms.size == packed.size and len(lengths) == len(digests)
                     and (terms.size == 0 or int(terms.max()) < len(vocabulary))):
                 return None
-            return vocabulary, digests, PairCounts(docs, terms, packed, np.arange(len(digests)), lengths)
+            return vocabulary, digests, PairCounts(docs, terms, packed), lengths
         except (OSError, EOFError, ValueError, TypeError):
             return None
 
     # The file: the header's size (8 bytes), the header (marshal), then the arrays' bytes.
     _KINDS = (np.int64, np.uint32, np.uint64, np.uint32)
 
-    def save(self, vocabulary: list[str], papers: Sequence[Paper], counts: PairCounts) -> None:
+    def save(self, vocabulary: list[str], papers: Sequence[Paper], counts: PairCounts, lengths: np.ndarray) -> None:
         arrays = [np.ascontiguousarray(array, dtype=kind) for array, kind in
-                  zip((counts.docs, counts.terms, counts.packed, counts.lengths), self._KINDS)]
+                  zip((counts.docs, counts.terms, counts.packed, lengths), self._KINDS)]
         header = marshal.dumps((self.code, vocabulary, [self.digests[paper.slug] for paper in papers],
                                 [array.nbytes for array in arrays]))
         write_atomic(self.path, b"".join([len(header).to_bytes(8, "little"), header, *map(memoryview, arrays)]))
 
 
-def pair_counts(papers: Sequence[Paper], cache: CountsCache | None = None) -> tuple[list[str], PairCounts]:
-    """The vocabulary (term by id) and the pair counts of `papers` (ids in list order).
+def pair_counts(papers: Sequence[Paper], cache: CountsCache | None = None) -> tuple[list[str], PairCounts, np.ndarray]:
+    """The vocabulary (term by id), the pair counts of `papers` (ids in list order) and each
+    paper's field lengths (rows by id).
 
     Papers the cache holds (by digest) are taken from it, whatever their id was then; only
     the others are tokenised, a chunk at a time to bound the token arrays.
     """
     vocabulary = _Vocabulary()
     parts: list[PairCounts] = []
+    lengths = np.zeros((len(papers), 3), dtype=np.uint32)
     todo = list(range(len(papers)))
-    cached = cache.load() if cache is not None else None
-    if cached is not None and cache is not None:
-        terms, digests, old = cached
+    if cache is not None and (cached := cache.load()) is not None:
+        terms, digests, old, old_lengths = cached
         vocabulary.ids = {term: number for number, term in enumerate(terms)}
         old_doc = {digest: number for number, digest in enumerate(digests)}
         new_id = np.full(len(digests), -1, dtype=np.int64)
@@ -505,19 +506,18 @@ def pair_counts(papers: Sequence[Paper], cache: CountsCache | None = None) -> tu
             else:
                 new_id[number] = doc
         kept = new_id[old.docs] >= 0
-        parts.append(PairCounts(new_id[old.docs[kept]], old.terms[kept], old.packed[kept],
-                                new_id[new_id >= 0], old.lengths[new_id >= 0]))
+        parts.append(PairCounts(new_id[old.docs[kept]], old.terms[kept], old.packed[kept]))
+        lengths[new_id[new_id >= 0]] = old_lengths[new_id >= 0]
     for start in range(0, len(todo), _COUNT_CHUNK):
         chunk = todo[start:start + _COUNT_CHUNK]
-        parts.append(_field_counts(vocabulary, [papers[doc] for doc in chunk], np.array(chunk, dtype=np.int64)))
-    counts = PairCounts.join(parts) if parts else _field_counts(vocabulary, [], np.zeros(0, dtype=np.int64))
-    # Rows of `lengths` in paper id order.
-    order = np.argsort(counts.papers)
-    counts = PairCounts(counts.docs, counts.terms, counts.packed, counts.papers[order], counts.lengths[order])
+        counts, chunk_lengths = _field_counts(vocabulary, [papers[doc] for doc in chunk], np.array(chunk, dtype=np.int64))
+        parts.append(counts)
+        lengths[chunk] = chunk_lengths
+    counts = PairCounts.join(parts) if parts else _field_counts(vocabulary, [], np.zeros(0, dtype=np.int64))[0]
     terms_by_id = list(vocabulary.ids)
     if cache is not None:
-        cache.save(terms_by_id, papers, counts)
-    return terms_by_id, counts
+        cache.save(terms_by_id, papers, counts, lengths)
+    return terms_by_id, counts, lengths
 
 
 def postings_by_term(papers: Sequence[Paper], cache: CountsCache | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -529,8 +529,8 @@ def postings_by_term(papers: Sequence[Paper], cache: CountsCache | None = None) 
     Length normalisation needs every field's average length, so impacts are computed once
     all pairs are counted; in numpy, with the float64 arithmetic of the formula in its order.
     """
-    vocabulary, counts = pair_counts(papers, cache)
-    docs, terms, packed, lengths = counts.docs, counts.terms, counts.packed, counts.lengths
+    vocabulary, counts, lengths = pair_counts(papers, cache)
+    docs, terms, packed = counts.docs, counts.terms, counts.packed
     # Averages are rounded to whole terms, so that a new day seldom moves every impact.
     averages = [max(1.0, float(round(int(column.sum()) / len(column)))) if len(column) else 1.0
                 for column in lengths.T]
