@@ -130,12 +130,16 @@ _LINK_LABELS = {"arxiv": "arXiv", "abs": "arXiv", "pdf": "PDF", "hf": "Hugging F
                 "huggingface": "Hugging Face", "code": "Code", "github": "Code", "project": "Project page"}
 
 
-# What urlsplit calls an http(s) URL with a host, at a tenth of its cost.
+# What urlsplit calls an http(s) URL with a host, at a tenth of its cost. Like urlsplit (and
+# browsers), tabs and line breaks inside a URL are dropped first: a hand-wrapped URL still works.
 _WEB_URL = re.compile(r"https?://[^/?#]", re.IGNORECASE)
+_URL_NOISE = str.maketrans("", "", "\t\r\n")
 
 
-def _is_web_url(url: str) -> bool:
-    return _WEB_URL.match(url.strip()) is not None
+def _web_url(url: str) -> str | None:
+    """The URL, cleaned, if it is an http(s) URL with a host; None for anything else."""
+    url = url.strip().translate(_URL_NOISE)
+    return url if _WEB_URL.match(url) else None
 
 
 def paper_links(paper: Paper) -> list[ExternalLink]:
@@ -150,9 +154,9 @@ def paper_links(paper: Paper) -> list[ExternalLink]:
         links["PDF"] = f"https://arxiv.org/pdf/{paper.arxiv_id}"
         links["Hugging Face"] = f"https://huggingface.co/papers/{paper.arxiv_id}"
     for key in sorted(paper.links):
-        url = paper.links[key]
-        if _is_web_url(url):
-            links[_LINK_LABELS.get(key.lower(), key)] = url.strip()
+        url = _web_url(paper.links[key])
+        if url:
+            links[_LINK_LABELS.get(key.lower(), key)] = url
     order = ["arXiv", "PDF", "Hugging Face", "Code"]
     ranked = sorted(links.items(), key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[0]))
     return [ExternalLink(label, url) for label, url in ranked]

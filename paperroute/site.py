@@ -222,14 +222,6 @@ def write_whole_corpus_output(prefix: str, write: Callable[[SiteWriter], None], 
     return SideOutput(previous, own.written, dict.fromkeys(previous, key))
 
 
-# Below this many papers the search index is built in-process, not beside the pages.
-PARALLEL_SEARCH_MIN = 2000
-# Below this many pages, a build renders in-process: forking workers would cost more.
-PARALLEL_RENDER_MIN = 1500
-# Pages per unit of work handed to a worker: small enough for an even split and a lively bar.
-RENDER_CHUNK = 250
-
-
 def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_dir: Path,
                 inputs: PageInputs, *, quiet: bool = False, jobs: int | None = None) -> int:
     """Render and write every page whose inputs changed since the last build, then the sitemap.

@@ -202,13 +202,17 @@ def test_hostile_titles_authors_abstracts_and_links_are_escaped(content: Path, t
 
 
 def test_paper_links_keep_only_web_addresses() -> None:
-    paper = make_paper("P", arxiv_id="2501.00001", links={"code": "https://github.com/a/b", "evil": "javascript:x",
-                                                        "relative": "/etc/passwd", "pdf": "https://arxiv.org/pdf/2501.00001"})
+    paper = make_paper("P", arxiv_id="2501.00001", links={
+        "code": "https://github.com/a/b", "evil": "javascript:x", "hidden": "java\tscript:x", "nohost": "https:///x",
+        "relative": "/etc/passwd", "pdf": "https://arxiv.org/pdf/2501.00001",
+        # hand-wrapped in the front matter: tabs and line breaks go, as urlsplit and browsers drop them
+        "project": " https://exam\nple.org/pro\tject \n"})
     assert [(link.label, link.url) for link in paper_links(paper)] == [
         ("arXiv", "https://arxiv.org/abs/2501.00001"),
         ("PDF", "https://arxiv.org/pdf/2501.00001"),
         ("Hugging Face", "https://huggingface.co/papers/2501.00001"),
         ("Code", "https://github.com/a/b"),
+        ("Project page", "https://example.org/project"),
     ]
 
 
