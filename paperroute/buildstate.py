@@ -89,7 +89,8 @@ def _collector_paused() -> Iterator[None]:
     Reading a 100,000-paper state makes millions of tuples and no cycles; the collections
     their allocation triggers, each walking everything made so far, took 3 s of 4.5. They
     live as long as the build, so the first collection after it would walk them all once
-    more (0.7 s): `gc.freeze` spares that. Frozen objects are still freed when unreferenced.
+    more (0.7 s): `gc.freeze` spares that, until the build's outermost `parallel.heap_frozen`
+    ends. Frozen objects are still freed when unreferenced.
     """
     was_enabled = gc.isenabled()
     gc.disable()

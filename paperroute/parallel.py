@@ -14,6 +14,7 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import sys
+from contextlib import contextmanager
 from typing import Callable, Generic, Iterator, TypeVar
 
 from tqdm import tqdm
@@ -26,6 +27,30 @@ MAX_WORKERS = 8
 # The work of the pool being started; set in the parent just around the fork, so each worker
 # holds its own copy of it.
 _work: Callable[..., object] | None = None
+# How many `heap_frozen` blocks are open: only the outermost unfreezes.
+_freeze_depth = 0
+
+
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Keep every object alive now (and at each nested entry) out of the cyclic collector until
+    the outermost block ends.
+
+    Forked workers inherit the freeze, so their collections leave the parent's objects, and
+    the memory pages they sit on, alone instead of copying the parent's heap. `gc.freeze` is
+    one switch for the whole process: a pool that simply unfroze when it ended would also
+    hand back to the collector what an outer caller froze (the build state, kept to the end
+    of a build), which is why blocks nest.
+    """
+    global _freeze_depth
+    gc.freeze()
+    _freeze_depth += 1
+    try:
+        yield
+    finally:
+        _freeze_depth -= 1
+        if _freeze_depth == 0:
+            gc.unfreeze()
 
 
 def _call(arguments: tuple) -> object:
@@ -36,9 +61,7 @@ def _call(arguments: tuple) -> object:
 def _forked_pool(work: Callable[..., object], processes: int) -> multiprocessing.pool.Pool:
     """A pool of `processes` forked workers that run `work` (through `_call`).
 
-    Call it with the parent's objects frozen out of the collector (`gc.freeze`): the workers
-    inherit that, and their collections leave the parent's objects, and the pages they sit on,
-    alone instead of copying the parent's whole heap.
+    Call it inside `heap_frozen`, so that the workers' collections leave the parent's heap alone.
     """
     global _work
     _work = work
@@ -73,14 +96,11 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
                 yield work(start, end)
                 bar.update(end - start)
             return
-        gc.freeze()  # for the pool's life: the parent's own collections would copy shared pages too
-        try:
-            with _forked_pool(work, workers) as pool:
-                for (start, end), result in zip(ranges, pool.imap(_call, ranges)):
-                    yield result
-                    bar.update(end - start)
-        finally:
-            gc.unfreeze()
+        # Frozen for the pool's life: the parent's own collections would copy shared pages too.
+        with heap_frozen(), _forked_pool(work, workers) as pool:
+            for (start, end), result in zip(ranges, pool.imap(_call, ranges)):
+                yield result
+                bar.update(end - start)
 
 
 class Background(Generic[R]):
@@ -96,11 +116,8 @@ class Background(Generic[R]):
         if not parallel or worker_count(jobs) < 2:
             self._value = work()
             return
-        gc.freeze()
-        try:
+        with heap_frozen():
             self._pool = _forked_pool(work, 1)
-        finally:
-            gc.unfreeze()
         self._pending = self._pool.apply_async(_call, ((),))
 
     def cancel(self) -> None:

@@ -27,6 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from paperroute.model import Paper
+from paperroute.parallel import map_ranges
 
 RELATED_COUNT = 5
 # Scores are compared rounded to 9 decimals, so that the order of floating-point sums cannot
@@ -34,7 +35,12 @@ RELATED_COUNT = 5
 _SCORE_SCALE = 10 ** 9
 _SCORE_BITS = 31
 _SCORE_LIMIT = (1 << _SCORE_BITS) - 1
+# A term's weight, (1 + ln tf)·ln(n / df), stays under 2^37 / 10^9 for any corpus under 10^7 papers.
+_WEIGHT_BITS = 37
+_WEIGHT_LIMIT = (1 << _WEIGHT_BITS) - 1
 TERMS_PER_PAPER = 12
+# Below this many papers, ranking runs in this process: forking costs more than it saves.
+PARALLEL_MIN = 8192
 POSTINGS_PER_TERM = 32
 
 # Hyphenated words are split: "long-context" and "long context" must meet on "context".
@@ -116,21 +122,21 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
                    terms_per_paper: int = TERMS_PER_PAPER,
                    postings_per_term: int = POSTINGS_PER_TERM,
                    term_counts: Iterable[TermCounts] | None = None,
-                   block: int = 2048) -> dict[str, list[str]]:
+                   block: int = 2048, jobs: int | None = None, quiet: bool = True) -> dict[str, list[str]]:
     """Map each paper's slug to the slugs of its `count` most similar papers, best first.
 
     A paper that shares no distinctive term with any other gets fewer (or none): an honest
     empty list beats padding with unrelated papers. `term_counts` (one per paper, in the same
     order) lets a build pass counts it kept from an earlier build instead of re-tokenising.
+    `jobs` and `quiet` are as for `parallel.map_ranges`.
     """
     counts_list = list(term_counts) if term_counts is not None else [paper_terms(paper) for paper in papers]
     order = sorted(range(len(papers)), key=lambda i: papers[i].slug)
     slugs = [papers[i].slug for i in order]
     counts_list = [counts_list[i] for i in order]
     n = len(slugs)
-    related: dict[str, list[str]] = {slug: [] for slug in slugs}
     if n < 2:
-        return related
+        return {slug: [] for slug in slugs}
 
     # One row per (paper, term); term ids in alphabetical order so ties between terms go by name.
     # Ids are handed out in C as words are first met (a dict whose missing keys take the next
@@ -156,8 +162,12 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
     keep = (df[term_ids] > 1) & (weights > 0.0)
     docs, term_ids, weights = docs[keep], term_ids[keep], weights[keep]
     # Each paper's best `terms_per_paper` terms (heaviest first, ties by term name: a paper's
-    # rows are in term order already, and the sort is stable).
-    by_doc = np.lexsort((-weights, docs))
+    # rows are in term order already, and the sort is stable). Rows are grouped by paper, so
+    # one stable sort on (paper, weight rounded like the scores) does it, in a third of the
+    # time of a two-key lexsort.
+    rounded = np.rint(weights * _SCORE_SCALE).astype(np.int64)
+    by_doc = np.argsort((docs.astype(np.int64) << _WEIGHT_BITS) | (_WEIGHT_LIMIT - rounded), kind="stable")
+    del rounded
     docs, term_ids, weights = docs[by_doc], term_ids[by_doc], weights[by_doc]
     top = _rank_within_groups(docs) < terms_per_paper
     docs, term_ids = docs[top], term_ids[top]
@@ -172,8 +182,9 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
     post_count = np.searchsorted(post_terms, np.arange(len(vocabulary)), side="right") - post_start
 
     row_start = np.searchsorted(docs, np.arange(n + 1), side="left")
-    for first in range(0, n, block):
-        last = min(first + block, n)
+
+    def rank_block(first: int, last: int) -> tuple[np.ndarray, np.ndarray]:
+        """Papers first..last-1 with their `count` best partners, as (paper, partner) index arrays."""
         lo, hi = row_start[first], row_start[last]
         entry_docs, entry_terms, entry_weights = docs[lo:hi], term_ids[lo:hi], weights[lo:hi]
         fan = post_count[entry_terms]
@@ -192,6 +203,12 @@ def related_papers(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
         best = np.argsort((pair_source << _SCORE_BITS) | (_SCORE_LIMIT - scores), kind="stable")
         pair_source, pair_target = pair_source[best], pair_target[best]
         chosen = _rank_within_groups(pair_source) < count
-        for paper_index, other_index in zip(pair_source[chosen].tolist(), pair_target[chosen].tolist()):
-            related[slugs[paper_index]].append(slugs[other_index])
-    return related
+        return pair_source[chosen], pair_target[chosen]
+
+    # Blocks are independent: forked workers rank them on every core, sharing the arrays above.
+    blocks = list(map_ranges(rank_block, n, chunk=block, min_parallel=PARALLEL_MIN,
+                             label="related papers", quiet=quiet, jobs=jobs))
+    sources = np.concatenate([pair_source for pair_source, _ in blocks])
+    partners = list(map(slugs.__getitem__, np.concatenate([pair_target for _, pair_target in blocks]).tolist()))
+    cuts = np.searchsorted(sources, np.arange(n + 1)).tolist()
+    return {slug: partners[cuts[index]:cuts[index + 1]] for index, slug in enumerate(slugs)}

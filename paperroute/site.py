@@ -8,7 +8,6 @@ build wrote that this one did not are pruned at the end.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from paperroute.errors import InputError
 from paperroute.feeds import write_feeds
 from paperroute.output import SiteWriter
 from paperroute.pages import SITE_FEEDS, Page, nav_topics, site_pages
-from paperroute.parallel import Background, map_ranges
+from paperroute.parallel import Background, heap_frozen, map_ranges
 from paperroute.related import TermCounts, paper_terms, related_papers
 from paperroute.render import TEMPLATES_DIR, Renderer
 from paperroute.search import CountsCache, write_search_index
@@ -71,10 +70,10 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
     reference counts touch every object they read, so each worker ends up with a copy of most
     of the papers: `jobs=1` is the way to the smallest peak memory, at twice the time.
     """
-    try:
+    # Whatever is frozen during the build (the state it reads, see buildstate._collector_paused)
+    # goes back to the collector when it ends: `serve` builds again and again in one process.
+    with heap_frozen():
         return _build_site(Path(content_dir), Path(out_dir), config, quiet=quiet, templates_dir=templates_dir, jobs=jobs)
-    finally:
-        gc.unfreeze()  # what reading the state froze (buildstate._collector_paused), for `serve`'s next build
 
 
 def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool, templates_dir: Path,
@@ -168,12 +167,13 @@ class PageInputs:
         content = page.context if page.built_from is None else page.built_from
         return fingerprint((self.code, page.path, page.template, page.absolute_links, content), self.paper_digests)
 
-    def related_papers(self, corpus: Corpus) -> dict[str, list[str]]:
+    def related_papers(self, corpus: Corpus, *, quiet: bool = False, jobs: int | None = None) -> dict[str, list[str]]:
         """Related papers, reused from the last build when no paper changed (a no-op rebuild)."""
         key = self.corpus_digest()
         if self.state.related_key == key:
             return self.state.related
-        related = related_papers(corpus.papers, term_counts=[self.term_counts[p.slug] for p in corpus.papers])
+        related = related_papers(corpus.papers, term_counts=[self.term_counts[p.slug] for p in corpus.papers],
+                                 quiet=quiet, jobs=jobs)
         self.state.related_key, self.state.related = key, related
         self.state.changed = True
         return related
@@ -239,7 +239,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     renderer = Renderer(site, shared, templates_dir)
     # As a digest: every page's fingerprint starts with it (its repr is hashed 100,000 times).
     inputs.code = hashlib.blake2b(inputs.code + repr((shared, corpus.topics)).encode(), digest_size=20).digest()
-    related = inputs.related_papers(corpus)
+    related = inputs.related_papers(corpus, quiet=quiet, jobs=jobs)
     pages = list(site_pages(corpus, related, site.topic_page_size))
 
     def render_range(start: int, end: int) -> list[tuple[bytes, bool | None]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from conftest import make_paper, write_store
 from paperroute.buildstate import BuildState, fingerprint, load_state, state_path
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
+from paperroute.parallel import heap_frozen, map_ranges
 from paperroute.site import build_site
 
 CONFIG = Config(site=SiteConfig(base_url="https://example.org/digest/", topic_page_size=2))
@@ -167,3 +169,15 @@ def test_a_value_the_state_cannot_hold_is_parsed_again_not_a_crash(tmp_path: Pat
     assert str(odd) not in state.files and len(state.files) == 3
     assert build_site(content, site, CONFIG, quiet=True).written == 0
     assert first.papers == 4
+
+
+def test_a_pool_inside_a_build_leaves_the_builds_freeze_in_place() -> None:
+    """gc.freeze is one switch: a pool that unfroze on its way out would hand the build's state
+    back to the collector in the middle of the build."""
+    with heap_frozen():
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        assert list(map_ranges(lambda start, end: end - start, 10, chunk=5, min_parallel=1, label="t",
+                               quiet=True, jobs=2)) == [5, 5]
+        assert gc.get_freeze_count() >= frozen
+    assert gc.get_freeze_count() == 0

@@ -95,3 +95,12 @@ def test_related_lists_are_well_formed(abstracts: list[list[str]], count: int) -
         assert len(others) <= count and slug not in others and len(set(others)) == len(others)
         assert set(others) <= set(related)
     assert related_papers(list(reversed(papers)), count) == related
+
+
+def test_blocks_ranked_by_forked_workers_give_the_answer_of_one_process(monkeypatch) -> None:
+    papers = clustered()
+    expected = related_papers(papers, jobs=1)
+    monkeypatch.setattr("paperroute.related.PARALLEL_MIN", 1)
+    monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
+    assert related_papers(papers, block=4) == expected
+    assert related_papers(papers, block=4, postings_per_term=3) == related_papers(papers, postings_per_term=3, jobs=1)
