@@ -17,8 +17,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from paperroute.charts import TopicSeries, calendar_heatmap, topic_timeline
 from paperroute.corpus import Corpus
@@ -28,6 +27,7 @@ from paperroute.urls import (archive_path, day_path, home_path, paper_path, rela
                              topic_path)
 
 NOT_FOUND_FILE = "404.html"
+PAPER_TEMPLATE = "paper.html"
 
 
 @dataclass(frozen=True)
@@ -36,18 +36,10 @@ class Page:
 
     path: str
     template: str
-    # The template's variables, or a function that makes them: a paper page's are made only if
-    # it is rendered, since most builds render few of 100,000 (then `built_from` is required).
-    context: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+    context: Mapping[str, Any]
     in_sitemap: bool = True
     # 404.html is served at whatever URL was missing, so its links must not be relative.
     absolute_links: bool = False
-    # What the context is a pure function of, when that is cheaper to fingerprint than the
-    # context itself (a paper page: the paper and its related papers). None: the context.
-    built_from: tuple | None = None
-
-    def template_context(self) -> Mapping[str, Any]:
-        return self.context() if callable(self.context) else self.context
 
 
 @dataclass(frozen=True)
@@ -267,8 +259,10 @@ def topic_pages(corpus: Corpus, page_size: int) -> Iterator[Page]:
             })
 
 
-def paper_context(corpus: Corpus, paper: Paper, related: Sequence[Paper]) -> dict[str, Any]:
-    return {
+def paper_page(corpus: Corpus, paper: Paper, related: Sequence[Paper]) -> Page:
+    """One paper's own page. A build makes it only when it must be rendered: most builds
+    render a few of 100,000, and `PageInputs.paper_fingerprint` stands in for it until then."""
+    return Page(paper_path(paper.slug), PAPER_TEMPLATE, {
         "title": paper.title,
         "description": paper.abstract,
         "og_type": "article",
@@ -277,15 +271,7 @@ def paper_context(corpus: Corpus, paper: Paper, related: Sequence[Paper]) -> dic
         "topics": [corpus.topic(slug) for slug in (paper.topics or [paper.primary_topic])],
         "links": paper_links(paper),
         "related": list(related),
-    }
-
-
-def paper_pages(corpus: Corpus, related: Mapping[str, Sequence[str]]) -> Iterator[Page]:
-    by_slug = corpus.by_slug
-    for paper in corpus.papers:
-        related_papers = tuple(by_slug[slug] for slug in related.get(paper.slug, ()))
-        yield Page(paper_path(paper.slug), "paper.html", partial(paper_context, corpus, paper, related_papers),
-                   built_from=(paper, related_papers))
+    })
 
 
 def archive_page(corpus: Corpus) -> Page:
@@ -326,12 +312,11 @@ def not_found_page() -> Page:
     }, in_sitemap=False, absolute_links=True)
 
 
-def site_pages(corpus: Corpus, related: Mapping[str, Sequence[str]], page_size: int) -> Iterator[Page]:
-    """Every HTML page of the site, one at a time, cheapest first."""
+def site_pages(corpus: Corpus, page_size: int) -> Iterator[Page]:
+    """Every HTML page of the site but the papers' own (`paper_page`), cheapest first."""
     yield home_page(corpus)
     yield archive_page(corpus)
     yield search_page()
     yield not_found_page()
     yield from day_pages(corpus)
     yield from topic_pages(corpus, page_size)
-    yield from paper_pages(corpus, related)

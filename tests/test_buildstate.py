@@ -59,6 +59,29 @@ def test_a_no_op_rebuild_renders_nothing_and_an_edit_rerenders_its_page(tmp_path
     assert tree(site) == tree(build_site(content, tmp_path / "fresh", CONFIG, quiet=True).out_dir)
 
 
+def test_a_retitled_paper_rerenders_the_paper_pages_that_list_it_as_related(tmp_path: Path) -> None:
+    """A paper page is fingerprinted from digests alone (`PageInputs.paper_fingerprint`): its
+    related papers' digests must be among them, or their pages would show the old title."""
+    content = tmp_path / "content"
+    title = "Draft trees for speculative decoding"
+    write_store(content, [
+        make_paper(title, "2026-03-01", abstract="Speculative decoding verifies draft trees."),
+        make_paper("Verifying speculative drafts", "2026-03-01", abstract="Draft tokens, speculative verification."),
+        make_paper("Protein folding by diffusion", "2026-03-02", abstract="Diffusion models fold protein backbones."),
+        make_paper("Backbone diffusion for proteins", "2026-03-02", abstract="Protein backbones by diffusion."),
+    ])
+    site = tmp_path / "site"
+    build_site(content, site, CONFIG, quiet=True)
+    listing = site / "papers" / "verifying-speculative-drafts" / "index.html"
+    assert "/draft-trees-for-speculative-decoding/" in listing.read_text()
+    # The same words in capitals: the related lists stay as they are, the page must not.
+    paper_file = next((content / "papers" / "2026-03-01").glob("draft-trees*.md"))
+    paper_file.write_text(paper_file.read_text().replace(title, title.upper()), encoding="utf-8")
+    build_site(content, site, CONFIG, quiet=True)
+    assert title.upper() in listing.read_text()
+    assert tree(site) == tree(build_site(content, tmp_path / "fresh", CONFIG, quiet=True).out_dir)
+
+
 def test_a_corrupt_state_is_ignored_and_rebuilt(tmp_path: Path) -> None:
     content = tmp_path / "content"
     write_store(content, papers(2))
