@@ -337,13 +337,12 @@ def segment_bounds(df: int) -> list[tuple[int, int]]:
     return bounds
 
 
-def term_entry(term: str, df: int, runs: Sequence[str], segment_impacts: Sequence[int]) -> list:
+def term_entry(term: str, df: int, runs: Sequence[str], segment_impacts: Sequence[int], stem_name: str) -> list:
     """A term's shard entry: [df, head], then the best impact of each later segment and, for a
-    term that cannot be a file name, the name of its segment files."""
+    term that cannot be a file name, the name of its segment files (`segment_file_stem`)."""
     entry: list = [df, runs[0]]
     if len(runs) > 1:
         entry.append(list(segment_impacts))
-        stem_name = segment_file_stem(term)
         if stem_name != term:
             entry.append(stem_name)
     return entry
@@ -656,10 +655,10 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic],
     for number in sorted((number for number in range(len(vocabulary)) if bounds[number] < bounds[number + 1]),
                          key=lambda number: js_order(vocabulary[number])):
         term, own = vocabulary[number], range(first_run[number], first_run[number + 1])
+        stem_name = segment_file_stem(term) if len(own) > 1 else term  # only a term with segments has files
         entry = term_entry(term, int(bounds[number + 1] - bounds[number]), [runs[run] for run in own],
-                           [run_impacts[run] for run in own[1:]])
+                           [run_impacts[run] for run in own[1:]], stem_name)
         shard_entries.append((term, _json(entry).rstrip("\n")))
-        stem_name = segment_file_stem(term)
         for segment, run in enumerate(own[1:], start=1):
             yield f"p/{stem_name}-{segment}.json", f'"{runs[run]}"\n'  # the alphabet needs no escaping
     shards = shard_terms(shard_entries)
