@@ -115,8 +115,8 @@ def _read_state(out_dir: Path) -> BuildState:
         if code != code_digest():  # another version of the code parsed these files
             return BuildState()
         return BuildState(
-            files={key: ParsedFile(size, mtime_ns, digest, _paper_from_record(paper), terms, record)
-                   for key, record in files.items() for size, mtime_ns, digest, paper, terms in (record,)},
+            files={key: ParsedFile(size, mtime_ns, digest, _paper_from_record(paper), terms, entry)
+                   for key, entry in files.items() for size, mtime_ns, digest, paper, terms in (entry,)},
             outputs=outputs, related_key=related_key, related=related, site_key=site_key, pages=pages)
     except (OSError, EOFError, ValueError, TypeError, AttributeError):
         return BuildState()

@@ -218,8 +218,8 @@ def write_whole_corpus_output(prefix: str, write: Callable[[SiteWriter], None], 
 
     The search index depends on every paper (BM25 uses corpus-wide averages), so it is either
     reused whole or rebuilt whole (tokenising only papers it has not seen: `CountsCache`); a
-    no-op build of 100,000 papers saved 38 s this way. Runs
-    in its own process beside the pages, so it writes through a writer of its own and reports.
+    no-op build of 100,000 papers saved 38 s this way. Runs in its own process beside the
+    pages, so it writes through a writer of its own and reports.
     """
     key = fingerprint((inputs.code, prefix, inputs.corpus_digest()), {})
     page = output_file(prefix)  # the search page lives in search/ too, with a fingerprint of its own
