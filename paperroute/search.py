@@ -51,7 +51,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Container, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -630,9 +630,20 @@ def dates_table(papers: Sequence[Paper]) -> str:
     return "".join(parts)
 
 
-def search_files(papers: Sequence[Paper], topics: Sequence[Topic],
-                 cache: CountsCache | None = None) -> Iterator[tuple[str, str]]:
-    """Every file of the index as (path under search/, JSON text), papers given oldest first.
+def doc_blocks(papers: Sequence[Paper]) -> Iterator[tuple[str, Sequence[Paper]]]:
+    """Each display block's path under search/ and its papers (given oldest first).
+
+    A block's file depends on nothing but its papers, the topics and the code: ids count
+    from the oldest paper, so a new day leaves every block but the last ones as it was.
+    """
+    for start in range(0, len(papers), DOC_BLOCK):
+        yield f"d/{start // DOC_BLOCK}.json", papers[start:start + DOC_BLOCK]
+
+
+def search_files(papers: Sequence[Paper], topics: Sequence[Topic], cache: CountsCache | None = None,
+                 skip: Container[str] = frozenset()) -> Iterator[tuple[str, str]]:
+    """Every file of the index as (path under search/, JSON text), papers given oldest first,
+    but the display blocks in `skip` (which the caller knows to be current: `doc_blocks`).
 
     A pure function of its input: the same papers give the same files, byte for byte, with
     or without a cache.
@@ -666,9 +677,9 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic],
         body = ",".join(f"{_json(term).rstrip()}:{entry}" for term, entry in shard)
         yield f"t/{number}.json", "{" + body + "}\n"
 
-    for start in range(0, len(papers), DOC_BLOCK):
-        block = [doc_record(paper, topic_index) for paper in papers[start:start + DOC_BLOCK]]
-        yield f"d/{start // DOC_BLOCK}.json", _json(block)
+    for path, block in doc_blocks(papers):
+        if path not in skip:
+            yield path, _json([doc_record(paper, topic_index) for paper in block])
 
     topic_ids: dict[str, list[int]] = {topic.slug: [] for topic in topics}
     for doc in range(len(papers) - 1, -1, -1):
@@ -694,11 +705,17 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic],
     yield "meta.json", _json(meta)
 
 
-def write_search_index(corpus: Corpus, site: SiteConfig, writer: SiteWriter, cache: CountsCache | None = None) -> None:
-    """Write search/*.json for every paper of `corpus` through the build's writer.
+def write_search_index(corpus: Corpus, site: SiteConfig, writer: SiteWriter, cache: CountsCache | None = None,
+                       current: Container[str] = frozenset()) -> None:
+    """Write search/*.json for every paper of `corpus` through the build's writer; display
+    blocks in `current` (paths under search/) are claimed as they are.
 
     `site` is unused today: every link in the index is relative to the search page, so the
     index does not depend on the base URL. It is taken so a build calls every output alike.
     """
-    for path, text in search_files(doc_ids(corpus), corpus.topics, cache):
+    papers = doc_ids(corpus)
+    for path, _ in doc_blocks(papers):
+        if path in current:
+            writer.keep(f"{search_path()}{path}")
+    for path, text in search_files(papers, corpus.topics, cache, skip=current):
         writer.write(f"{search_path()}{path}", text)

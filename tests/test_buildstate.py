@@ -41,6 +41,11 @@ def test_incremental_build_equals_a_full_build(tmp_path: Path) -> None:
     full = build_site(content, tmp_path / "fresh", CONFIG, quiet=True)
     assert tree(tmp_path / "site") == tree(tmp_path / "fresh")
     assert 0 < incremental.written < full.written
+    # The state is saved a content folder at a time, reusing unchanged folders' bytes: it
+    # must still hold every file as a state written from scratch does.
+    kept, fresh = (load_state(tmp_path / name).files for name in ("site", "fresh"))
+    assert len(kept) == 16 and {key: (item.digest, item.paper) for key, item in kept.items()} == \
+        {key: (item.digest, item.paper) for key, item in fresh.items()}
 
 
 def test_a_no_op_rebuild_renders_nothing_and_an_edit_rerenders_its_page(tmp_path: Path) -> None:
@@ -55,6 +60,8 @@ def test_a_no_op_rebuild_renders_nothing_and_an_edit_rerenders_its_page(tmp_path
     edited = build_site(content, site, CONFIG, quiet=True)
     page = site / "papers" / paper_file.stem / "index.html"
     assert "variant zero" in page.read_text()
+    # Its folder's records are saved anew (the others' bytes are reused as they were read).
+    assert "variant zero" in load_state(site).files[str(paper_file)].paper.abstract
     assert edited.written >= 2  # its page, and every page that shows its abstract
     assert tree(site) == tree(build_site(content, tmp_path / "fresh", CONFIG, quiet=True).out_dir)
 
@@ -204,3 +211,32 @@ def test_a_pool_inside_a_build_leaves_the_builds_freeze_in_place() -> None:
                                quiet=True, jobs=2)) == [5, 5]
         assert gc.get_freeze_count() >= frozen
     assert gc.get_freeze_count() == 0
+
+
+def test_a_renamed_topic_reaches_every_output_of_an_incremental_build(tmp_path: Path) -> None:
+    """The taxonomy is no paper's file, yet pages, feeds and the search index all show its names."""
+    content = tmp_path / "content"
+    write_store(content, papers(2))
+    site = tmp_path / "site"
+    build_site(content, site, CONFIG, quiet=True)
+    taxonomy = (Path(__file__).parents[1] / "paperroute" / "default_topics.yaml").read_text(encoding="utf-8")
+    assert "name: Reasoning\n" in taxonomy
+    (content / "topics.yaml").write_text(taxonomy.replace("name: Reasoning\n", "name: Thinking Hard\n"), encoding="utf-8")
+    build_site(content, site, CONFIG, quiet=True)
+    assert "Thinking Hard" in (site / "search" / "meta.json").read_text(encoding="utf-8")
+    assert tree(site) == tree(build_site(content, tmp_path / "fresh", CONFIG, quiet=True).out_dir)
+
+
+def test_a_retitled_paper_rewrites_its_search_block(tmp_path: Path) -> None:
+    """Display blocks (search/d/N.json, eight papers each, oldest first) are fingerprinted one
+    by one from their papers' digests, and kept when those did not move: a retitled paper's
+    block must not be among the kept ones."""
+    content = tmp_path / "content"
+    write_store(content, papers(3))  # 12 papers: days 1 and 2 fill block 0, day 3 is block 1
+    site = tmp_path / "site"
+    build_site(content, site, CONFIG, quiet=True)
+    paper_file = sorted((content / "papers" / "2026-03-01").glob("*.md"))[0]
+    paper_file.write_text(paper_file.read_text().replace("sparse attention", "dense attention", 1), encoding="utf-8")
+    build_site(content, site, CONFIG, quiet=True)
+    assert "dense attention" in (site / "search" / "d" / "0.json").read_text().lower()
+    assert tree(site) == tree(build_site(content, tmp_path / "fresh", CONFIG, quiet=True).out_dir)

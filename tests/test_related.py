@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import make_paper
 from paperroute.model import Paper
-from paperroute.related import related_papers, singular, terms
+from paperroute.related import TermVocabulary, paper_terms, related_papers, singular, terms
 
 CLUSTERS = {
     "decoding": "speculative decoding draft model verification acceptance tokens latency",
@@ -104,3 +104,27 @@ def test_blocks_ranked_by_forked_workers_give_the_answer_of_one_process(monkeypa
     monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
     assert related_papers(papers, block=4) == expected
     assert related_papers(papers, block=4, postings_per_term=3) == related_papers(papers, postings_per_term=3, jobs=1)
+
+
+
+def test_a_vocabulary_kept_from_earlier_builds_gives_the_same_answer() -> None:
+    """A build's vocabulary numbers terms in the order it met them, and keeps terms of papers
+    since deleted: neither may change a list. Ties between a paper's terms go by name."""
+    papers = []
+    for slug, abstract in (("a", "alpha zulu"), ("b", "alpha"), ("c", "zulu")):
+        papers.append(make_paper(f"Paper {slug}", abstract=abstract))
+        papers[-1].slug = slug
+    vocabulary = TermVocabulary()
+    for deleted in ("Zulu okapi", "Zebra alpha quagga"):  # met first, by papers since deleted
+        vocabulary.vector(paper_terms(make_paper(deleted)))
+    assert vocabulary.terms.index("zulu") < vocabulary.terms.index("alpha")
+    vectors = [vocabulary.vector(paper_terms(paper)) for paper in papers]
+    # "alpha" and "zulu" weigh the same in paper a, which may keep one: the first by name.
+    assert related_papers(papers, terms_per_paper=1)["a"] == ["b"]
+    assert related_papers(papers, vectors=vectors, vocabulary=vocabulary, terms_per_paper=1)["a"] == ["b"]
+    clusters = clustered()
+    shuffled = TermVocabulary()
+    for paper in random.Random(3).sample(clusters, len(clusters)):
+        shuffled.vector(paper_terms(paper))
+    vectors = [shuffled.vector(paper_terms(paper)) for paper in clusters]
+    assert related_papers(clusters, vectors=vectors, vocabulary=shuffled) == related_papers(clusters)
