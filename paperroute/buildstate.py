@@ -9,7 +9,8 @@ output is the same bytes a full build gives, because a fingerprint covers every 
 The state is one file beside the output folder (`.site.buildstate` for `site/`), written
 atomically and only when it changed. It is `marshal`led plain tuples, not pickled objects:
 at 100,000 papers pickle took 15 s to save and 6 s to load what marshal does in a fraction.
-A state written by other code (any change to the package), or one that cannot be read, is
+The parsed files are marshalled a content folder at a time, so a save copies the bytes of
+every folder that did not change. A state written by other code (any change to the package), or one that cannot be read, is
 ignored and rebuilt: a cache can make a build faster, never wrong.
 """
 
