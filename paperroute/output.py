@@ -29,11 +29,8 @@ def write_atomic(path: Path, data: bytes | Iterable[bytes], *, make_parents: boo
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "wb") as handle:
-            if isinstance(data, (bytes, bytearray, memoryview)):
-                handle.write(data)
-            else:
-                for chunk in data:
-                    handle.write(chunk)
+            for chunk in [data] if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                handle.write(chunk)
         os.replace(tmp, path)
     except BaseException:
         try:
