@@ -229,6 +229,8 @@ def test_the_counts_cache_gives_the_bytes_of_a_build_without_it(tmp_path: Path) 
     digests[changed[5].slug] = b"edited"
     corpus = build_corpus(changed, TOPICS)
     assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(changed)
+    # Again: now every paper comes from the cache, and nothing is tokenised.
+    assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(changed)
     # Another code's cache, or a damaged one, is not used, and the build is still right.
     for other in (search.CountsCache(tmp_path / "counts", b"other code", digests), cache):
         assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, other)) == index_files(changed)
