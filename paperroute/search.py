@@ -51,7 +51,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Container, Iterator, Mapping, Sequence
+from typing import Collection, Container, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -710,16 +710,14 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic], cache: Counts
 
 
 def write_search_index(corpus: Corpus, site: SiteConfig, writer: SiteWriter, cache: CountsCache | None = None,
-                       current: Container[str] = frozenset()) -> None:
+                       current: Collection[str] = frozenset()) -> None:
     """Write search/*.json for every paper of `corpus` through the build's writer; display
     blocks in `current` (paths under search/) are claimed as they are.
 
     `site` is unused today: every link in the index is relative to the search page, so the
     index does not depend on the base URL. It is taken so a build calls every output alike.
     """
-    papers = doc_ids(corpus)
-    for path, _ in doc_blocks(papers):
-        if path in current:
-            writer.keep(f"{search_path()}{path}")
-    for path, text in search_files(papers, corpus.topics, cache, skip=current):
+    for path in current:
+        writer.keep(f"{search_path()}{path}")
+    for path, text in search_files(doc_ids(corpus), corpus.topics, cache, skip=current):
         writer.write(f"{search_path()}{path}", text)
