@@ -10,8 +10,9 @@ The state is one file beside the output folder (`.site.buildstate` for `site/`),
 atomically and only when it changed. It is `marshal`led plain tuples, not pickled objects:
 at 100,000 papers pickle took 15 s to save and 6 s to load what marshal does in a fraction.
 The parsed files are marshalled a content folder at a time, so a save copies the bytes of
-every folder that did not change. A state written by other code (any change to the package), or one that cannot be read, is
-ignored and rebuilt: a cache can make a build faster, never wrong.
+every folder that did not change. A state written by other code (any change to the
+package), or one that cannot be read, is ignored and rebuilt: a cache can make a build
+faster, never wrong.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import dataclasses
 import datetime as dt
 import gc
 import hashlib
-import itertools
 import marshal
 import os
 from contextlib import contextmanager
@@ -157,21 +157,23 @@ def save_state(out_dir: Path, state: BuildState) -> None:
             old = None
     except OSError:
         old = None
-    folder_sizes: list[tuple[str, int]] = []
+    spans: dict[str, tuple[int, int]] = {}  # where each folder's records go in the new file
 
     def chunks() -> Iterator[bytes]:
+        offset = 0
         for folder, keys in sorted(by_folder.items()):
             span = state.folders.get(folder)
             if old is not None and span is not None:
                 blob = os.pread(old.fileno(), span[1], span[0])
             else:
                 blob = _marshal_entries({key: state.files[key].as_record() for key in keys})
-            folder_sizes.append((folder, len(blob)))
+            spans[folder] = (offset, len(blob))
+            offset += len(blob)
             yield blob
-        start = sum(size for _, size in folder_sizes)
-        yield marshal.dumps((code_digest(), folder_sizes, state.outputs, state.related_key, state.related,
-                             state.site_key, state.pages, state.vocabulary.terms))
-        yield start.to_bytes(_TRAILER, "little")
+        yield marshal.dumps((code_digest(), [(folder, length) for folder, (_, length) in spans.items()],
+                             state.outputs, state.related_key, state.related, state.site_key, state.pages,
+                             state.vocabulary.terms))
+        yield offset.to_bytes(_TRAILER, "little")
 
     try:
         write_atomic(path, chunks())
@@ -179,9 +181,7 @@ def save_state(out_dir: Path, state: BuildState) -> None:
         if old is not None:
             old.close()
     # The state now describes the file just written, should it be saved again.
-    offsets = [0, *itertools.accumulate(length for _, length in folder_sizes)]
-    state.folders = {folder: (offset, length) for (folder, length), offset in zip(folder_sizes, offsets)}
-    state.read_from = _file_identity(path.stat())
+    state.folders, state.read_from = spans, _file_identity(path.stat())
 
 
 def _marshal_entries(entries: dict[str, tuple]) -> bytes:
