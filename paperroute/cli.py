@@ -11,6 +11,7 @@ import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Sequence
 
 from paperroute import __version__
 from paperroute.errors import InputError
@@ -24,7 +25,8 @@ def _command(name: str) -> ModuleType:
     return importlib.import_module(f"paperroute.commands.{name}")
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(commands: Sequence[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The parser for `commands`: each one's module is imported to describe its arguments."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--content", type=Path, default=Path("content"), metavar="DIR",
                         help="the content store (default: content/)")
@@ -39,7 +41,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"paperroute {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in commands:
         module = _command(name)
         sub = subparsers.add_parser(name, parents=[common], help=module.HELP, description=module.__doc__)
         module.add_arguments(sub)
@@ -49,11 +51,13 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = make_parser()
     # No command, or only options (`build.py --quiet`, `build.py --out public`): the default
     # command with those options. `--help` and `--version` stay the program's own.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = [DEFAULT_COMMAND, *argv]
+    # Only the command being run is imported: all of them (an HTML parser, an HTTP client)
+    # added 0.17 s to every build, a twentieth of a daily rebuild of 10,000 papers.
+    parser = make_parser((argv[0],) if argv[0] in COMMANDS else COMMANDS)
     args = parser.parse_args(argv)
     if getattr(args, "run", None) is None:
         parser.print_help()
