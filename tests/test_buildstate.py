@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -204,13 +206,37 @@ def test_a_value_the_state_cannot_hold_is_parsed_again_not_a_crash(tmp_path: Pat
 def test_a_pool_inside_a_build_leaves_the_builds_freeze_in_place() -> None:
     """gc.freeze is one switch: a pool that unfroze on its way out would hand the build's state
     back to the collector in the middle of the build."""
+    state = [object()]  # what a build froze: out of the collector's sight until the build ends
     with heap_frozen():
-        frozen = gc.get_freeze_count()
-        assert frozen > 0
+        assert not any(item is state for item in gc.get_objects())
         assert list(map_ranges(lambda start, end: end - start, 10, chunk=5, min_parallel=1, label="t",
                                quiet=True, jobs=2)) == [5, 5]
-        assert gc.get_freeze_count() >= frozen
-    assert gc.get_freeze_count() == 0
+        assert not any(item is state for item in gc.get_objects())
+    assert any(item is state for item in gc.get_objects())
+
+
+def test_this_process_and_a_worker_share_the_ranges_and_results_stay_in_order() -> None:
+    def work(start: int, end: int) -> tuple[int, int, int]:
+        time.sleep(0.01)  # long enough for the worker to claim ranges too
+        return start, end, os.getpid()
+
+    results = list(map_ranges(work, 100, chunk=7, min_parallel=1, label="t", quiet=True, jobs=2))
+    assert [(start, end) for start, end, _ in results] == [(s, min(s + 7, 100)) for s in range(0, 100, 7)]
+    processes = {pid for _, _, pid in results}
+    assert os.getpid() in processes and len(processes) == 2
+
+
+def test_an_error_in_a_worker_reaches_the_caller() -> None:
+    parent = os.getpid()
+
+    def work(start: int, end: int) -> int:
+        if os.getpid() != parent:
+            raise ValueError(f"range {start}")
+        time.sleep(0.05)  # so the worker gets ranges of its own
+        return end - start
+
+    with pytest.raises(ValueError, match="range"):
+        list(map_ranges(work, 40, chunk=5, min_parallel=1, label="t", quiet=True, jobs=2))
 
 
 def test_a_renamed_topic_reaches_every_output_of_an_incremental_build(tmp_path: Path) -> None:
