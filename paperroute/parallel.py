@@ -127,19 +127,22 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
         with heap_frozen(), _forked_pool(run_claimed, workers - 1) as pool:
             # One task per range: a worker's task finds nothing left once every range is claimed.
             others = pool.imap_unordered(_call, ((index,) for index in range(len(ranges))))
-            while (index := claim()) < len(ranges):
-                done[index] = work(*ranges[index])
-                while True:  # what the workers finished meanwhile, without waiting for more
+
+            def collect(wait: bool) -> None:
+                """Take in the workers' results: all of them, or only those already there."""
+                while True:
                     try:
-                        finished = others.next(timeout=0)
+                        finished = others.next(timeout=None if wait else 0)
                     except (multiprocessing.TimeoutError, StopIteration):
-                        break
+                        return
                     if finished is not None:
                         done[finished[0]] = finished[1]
+
+            while (index := claim()) < len(ranges):
+                done[index] = work(*ranges[index])
+                collect(wait=False)
                 yield from ready()
-            for finished in others:
-                if finished is not None:
-                    done[finished[0]] = finished[1]
+            collect(wait=True)
             yield from ready()
 
 
