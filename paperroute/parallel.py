@@ -10,6 +10,7 @@ more than a small build takes.
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -108,7 +109,7 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
                 claimed.value += 1
             return index
 
-        def run_claimed(_: int) -> tuple[int, R] | None:
+        def run_claimed() -> tuple[int, R] | None:
             index = claim()
             return (index, work(*ranges[index])) if index < len(ranges) else None
 
@@ -126,7 +127,7 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
         # Frozen for the pool's life: the parent's own collections would copy shared pages too.
         with heap_frozen(), _forked_pool(run_claimed, workers - 1) as pool:
             # One task per range: a worker's task finds nothing left once every range is claimed.
-            others = pool.imap_unordered(_call, ((index,) for index in range(len(ranges))))
+            others = pool.imap_unordered(_call, itertools.repeat((), len(ranges)))
 
             def collect(wait: bool) -> None:
                 """Take in the workers' results: all of them, or only those already there."""
