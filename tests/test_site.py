@@ -494,7 +494,7 @@ def test_options_alone_go_to_the_default_command(content: Path, tmp_path: Path) 
     assert helped.returncode == 0 and "COMMAND" in helped.stdout and not (tmp_path / "site").exists()
 
 
-def test_a_command_imports_only_its_own_module(tmp_path: Path) -> None:
+def test_a_command_imports_only_its_own_module() -> None:
     """Importing every command (an HTML parser, an HTTP client) cost each build 0.17 s."""
     probe = ("import sys; from paperroute.cli import main\n"
              "try:\n    main(['build', '--help'])\nexcept SystemExit:\n    pass\n"
