@@ -68,9 +68,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def serve_dir() -> Iterator[Callable[[Path], str]]:
-    """Serve a folder over HTTP on 127.0.0.1; returns the base URL (ending in /)."""
+    """Serve a folder over HTTP on 127.0.0.1; returns the base URL (ending in /).
+
+    Module-scoped so the server outlives every page of the module: a page torn down after
+    its server would see a late request (the favicon after a navigation) reset."""
     servers: list[http.server.ThreadingHTTPServer] = []
 
     def start(directory: Path) -> str:

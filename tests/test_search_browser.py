@@ -58,7 +58,7 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def site_url(site: Path, serve_dir) -> str:
     return serve_dir(site)
 
