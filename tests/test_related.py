@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.util
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import make_paper
+from conftest import ROOT, make_paper
 from paperroute.model import Paper
-from paperroute.related import TermVocabulary, paper_terms, related_papers, singular, terms
+from paperroute.related import TermVocabulary, idf_basis_size, paper_terms, related_papers, singular, terms
 
 CLUSTERS = {
     "decoding": "speculative decoding draft model verification acceptance tokens latency",
     "protein": "protein folding structure prediction residues diffusion backbone",
     "legal": "legal contracts clauses court judgments statutes lawyers",
 }
+
+
+def _synthetic():
+    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "bench" / "synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def clustered() -> list[Paper]:
@@ -104,6 +113,28 @@ def test_blocks_ranked_by_forked_workers_give_the_answer_of_one_process(monkeypa
     monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
     assert related_papers(papers, block=4) == expected
     assert related_papers(papers, block=4, postings_per_term=3) == related_papers(papers, postings_per_term=3, jobs=1)
+
+
+def test_the_idf_basis_grows_in_steps_of_a_quarter() -> None:
+    assert [idf_basis_size(n) for n in (5, 999, 1000, 1249, 1250, 1561, 1562, 10_100)] == \
+        [5, 999, 1000, 1000, 1250, 1250, 1562, 9306]
+
+
+def test_a_new_day_leaves_the_lists_it_does_not_enter_alone() -> None:
+    """Between two steps of the basis, old papers' term weights stay put: a day of papers on
+    other subjects changes no old list. With frequencies over the whole corpus it reordered some."""
+    old = list(_synthetic().synthetic_papers(1300))
+    day = max(paper.date for paper in old) + dt.timedelta(days=1)
+    new = []
+    for n in range(100):
+        words = " ".join(f"{syllable}{n % 7}{k}" for k, syllable in enumerate(("quor", "blent", "vax", "pim")))
+        new.append(make_paper(f"Orthogonal {words}", day.isoformat(), abstract=f"We {words} apart."))
+        new[-1].slug = f"new-{n}"
+    assert idf_basis_size(len(old)) == idf_basis_size(len(old) + len(new))
+    before = related_papers(old)
+    after = related_papers(old + new)
+    assert {slug: after[slug] for slug in before} == before
+    assert all(after[paper.slug] and all(other.startswith("new-") for other in after[paper.slug]) for paper in new)
 
 
 
