@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from paperroute.model import Paper, SourceRef
-from paperroute.related import TermCounts, TermVector, TermVocabulary
+from paperroute.related import RelatedPapers, TermCounts, TermVector, TermVocabulary
 from paperroute.output import write_atomic
 from paperroute.parallel import map_ranges
 
@@ -58,9 +58,10 @@ class BuildState:
     files: dict[str, ParsedFile] = field(default_factory=dict)
     # output path (relative to site/) → fingerprint of what it was rendered from
     outputs: dict[str, bytes] = field(default_factory=dict)
-    # related-paper lists and the digest of the papers they were computed from
+    # related papers (with what the next build needs to rank only what moved) and the digest
+    # of the papers they were computed from
     related_key: bytes = b""
-    related: dict[str, list[str]] = field(default_factory=dict)
+    related: RelatedPapers | None = None
     vocabulary: TermVocabulary = field(default_factory=TermVocabulary)
     # Where each content folder's file records lie in the state file this was read from (as
     # offset, size), and that file's identity: `save_state` copies those bytes for every
@@ -130,6 +131,7 @@ def _read_state(out_dir: Path) -> BuildState:
         code, folder_sizes, outputs, related_key, related, site_key, pages, vocabulary = marshal.loads(view[start:-_TRAILER])
         if code != code_digest():  # another version of the code parsed these files
             return BuildState()
+        related = RelatedPapers.from_record(related) if related is not None else None
         files: dict[str, ParsedFile] = {}
         folders: dict[str, tuple[int, int]] = {}
         offset = 0
@@ -171,7 +173,8 @@ def save_state(out_dir: Path, state: BuildState) -> None:
             offset += len(blob)
             yield blob
         yield marshal.dumps((code_digest(), [(folder, length) for folder, (_, length) in spans.items()],
-                             state.outputs, state.related_key, state.related, state.site_key, state.pages,
+                             state.outputs, state.related_key, state.related.as_record() if state.related else None,
+                             state.site_key, state.pages,
                              state.vocabulary.terms))
         yield offset.to_bytes(_TRAILER, "little")
 

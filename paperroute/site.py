@@ -23,7 +23,7 @@ from paperroute.feeds import write_feeds
 from paperroute.output import SiteWriter
 from paperroute.pages import SITE_FEEDS, Page, nav_topics, paper_page, site_pages
 from paperroute.parallel import Background, heap_frozen, map_ranges
-from paperroute.related import TermVector, paper_terms, related_papers
+from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
 from paperroute.search import CountsCache, doc_blocks, doc_ids, write_search_index
 from paperroute.store import ContentStore
@@ -180,15 +180,16 @@ class PageInputs:
         return self.papers_fingerprint(b"paper:" + slug.encode(), (slug, *related))
 
     def related_papers(self, corpus: Corpus, *, quiet: bool = False, jobs: int | None = None) -> dict[str, list[str]]:
-        """Related papers, reused from the last build when no paper changed (a no-op rebuild)."""
+        """Related papers: the last build's when no paper changed (a no-op rebuild), else
+        ranked again where their inputs moved (`rank_related`)."""
         key = self.corpus_digest()
-        if self.state.related_key == key:
-            return self.state.related
-        related = related_papers(corpus.papers, vectors=[self.vectors[p.slug] for p in corpus.papers],
-                                 vocabulary=self.state.vocabulary, quiet=quiet, jobs=jobs)
+        if self.state.related is not None and self.state.related_key == key:
+            return self.state.related.lists
+        related = rank_related(corpus.papers, vectors=[self.vectors[p.slug] for p in corpus.papers],
+                               vocabulary=self.state.vocabulary, previous=self.state.related, quiet=quiet, jobs=jobs)
         self.state.related_key, self.state.related = key, related
         self.state.changed = True
-        return related
+        return related.lists
 
     def corpus_digest(self) -> bytes:
         """Every paper's digest: equal digests mean nothing computed from all papers can have moved."""

@@ -6,18 +6,24 @@ import datetime as dt
 import importlib.util
 import random
 
+import numpy as np
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, make_paper
 from paperroute.model import Paper
-from paperroute.related import TermVocabulary, idf_basis_size, paper_terms, related_papers, singular, terms
+from paperroute.related import TermVocabulary, idf_basis_size, paper_terms, rank_related, singular, terms
 
 CLUSTERS = {
     "decoding": "speculative decoding draft model verification acceptance tokens latency",
     "protein": "protein folding structure prediction residues diffusion backbone",
     "legal": "legal contracts clauses court judgments statutes lawyers",
 }
+
+
+def related_papers(papers: list[Paper], *args, **options) -> dict[str, list[str]]:
+    return rank_related(papers, *args, **options).lists
 
 
 def _synthetic():
@@ -136,6 +142,42 @@ def test_a_new_day_leaves_the_lists_it_does_not_enter_alone() -> None:
     assert {slug: after[slug] for slug in before} == before
     assert all(after[paper.slug] and all(other.startswith("new-") for other in after[paper.slug]) for paper in new)
 
+
+
+def test_ranking_again_only_what_moved_gives_the_full_answer(monkeypatch) -> None:
+    """New days, deletions, edits, a new step of the IDF basis: each time, a ranking that
+    starts from the last one equals a ranking from nothing, and (between steps) ranks a few."""
+    monkeypatch.setattr("paperroute.related.IDF_BASIS_MIN", 200)  # steps at 487, 608: crossed below
+    papers = list(_synthetic().synthetic_papers(700))  # newest first
+    rng = random.Random(11)
+    vocabulary = TermVocabulary()
+
+    def rank(corpus: list[Paper], previous=None):
+        vectors = [vocabulary.vector(paper_terms(paper)) for paper in corpus]
+        # Four postings a term, not 32: entries pushed off their lists by new papers are common.
+        return rank_related(corpus, postings_per_term=4, vectors=vectors, vocabulary=vocabulary, previous=previous)
+
+    corpus = papers[200:]
+    last = rank(corpus)
+    day = papers[100:200]
+    # Edits and deletions among the newest papers, outside the basis (one inside moves every weight).
+    edited = [make_paper(paper.title, paper.date, abstract=papers[-1 - n].abstract) for n, paper in enumerate(day[:3])]
+    for n, paper in enumerate(edited):
+        paper.slug = day[n].slug
+    kept = [paper for paper in day[3:] if rng.random() > 0.1]
+    steps = [
+        ("a new day", day + corpus),
+        ("edits", edited + day[3:] + corpus),
+        ("deletions", edited + kept + corpus),
+        ("a new step of the basis", papers),
+    ]
+    for step, corpus in steps:
+        full, again = rank(corpus), rank(corpus, last)
+        assert again.lists == full.lists, step
+        assert np.array_equal(again.scores, full.scores), step
+        assert again.ranked == len(corpus) if step == "a new step of the basis" else again.ranked < len(corpus) * 0.8, \
+            (step, again.ranked)
+        last = again
 
 
 def test_a_vocabulary_kept_from_earlier_builds_gives_the_same_answer() -> None:
