@@ -290,7 +290,7 @@ def _parse_file(path: Path, terms_of: Callable[[Paper], TermCounts]) -> tuple[by
 PARALLEL_PARSE_MIN = 2000
 
 
-def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper], TermCounts], *,
+def load_papers(files: list[str], state: BuildState, terms_of: Callable[[Paper], TermCounts], *,
                 quiet: bool = False, jobs: int | None = None) -> list[ParsedFile]:
     """Every paper file parsed, reusing the state's record for files whose size and mtime match.
 
@@ -300,8 +300,7 @@ def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper]
     """
     keep: dict[str, ParsedFile] = {}
     todo: list[tuple[str, int, int]] = []
-    for path in files:
-        key = str(path)
+    for key in files:
         stat = os.stat(key)
         known = state.files.get(key)
         if known is not None and known.size == stat.st_size and known.mtime_ns == stat.st_mtime_ns:
@@ -322,4 +321,4 @@ def load_papers(files: list[Path], state: BuildState, terms_of: Callable[[Paper]
         state.folders.pop(os.path.dirname(key), None)
     state.changed |= bool(todo) or len(keep) != len(state.files)
     state.files = keep
-    return [keep[str(path)] for path in files]
+    return list(map(keep.__getitem__, files))
