@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import http.server
+import importlib.util
 import shutil
 import socket
+import sys
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
@@ -25,6 +27,17 @@ CHROMIUM = Path("/usr/bin/chromium")
 @pytest.fixture
 def seeds_dir() -> Path:
     return SEEDS
+
+
+@functools.cache
+def load_synthetic():
+    """bench/synthetic.py, the benchmarks' corpus generator (bench/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "bench" / "synthetic.py")
+    module = importlib.util.module_from_spec(spec)
+    # Registered by name, so worker processes can find the functions they are handed.
+    sys.modules["synthetic"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

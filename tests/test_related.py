@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import random
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, make_paper
+from conftest import load_synthetic, make_paper
 from paperroute.model import Paper
 from paperroute.related import TermVocabulary, idf_basis_size, paper_terms, rank_related, singular, terms
 
@@ -24,13 +23,6 @@ CLUSTERS = {
 
 def related_papers(papers: list[Paper], *args, **options) -> dict[str, list[str]]:
     return rank_related(papers, *args, **options).lists
-
-
-def _synthetic():
-    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "bench" / "synthetic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def clustered() -> list[Paper]:
@@ -129,7 +121,7 @@ def test_the_idf_basis_grows_in_steps_of_a_quarter() -> None:
 def test_a_new_day_leaves_the_lists_it_does_not_enter_alone() -> None:
     """Between two steps of the basis, old papers' term weights stay put: a day of papers on
     other subjects changes no old list. With frequencies over the whole corpus it reordered some."""
-    old = list(_synthetic().synthetic_papers(1300))
+    old = list(load_synthetic().synthetic_papers(1300))
     day = max(paper.date for paper in old) + dt.timedelta(days=1)
     new = []
     for n in range(100):
@@ -143,12 +135,11 @@ def test_a_new_day_leaves_the_lists_it_does_not_enter_alone() -> None:
     assert all(after[paper.slug] and all(other.startswith("new-") for other in after[paper.slug]) for paper in new)
 
 
-
 def test_ranking_again_only_what_moved_gives_the_full_answer(monkeypatch) -> None:
     """New days, deletions, edits, a new step of the IDF basis: each time, a ranking that
     starts from the last one equals a ranking from nothing, and (between steps) ranks a few."""
     monkeypatch.setattr("paperroute.related.IDF_BASIS_MIN", 200)  # steps at 487, 608: crossed below
-    papers = list(_synthetic().synthetic_papers(700))  # newest first
+    papers = list(load_synthetic().synthetic_papers(700))  # newest first
     rng = random.Random(11)
     vocabulary = TermVocabulary()
 

@@ -5,7 +5,6 @@ evaluation of the index. One site build and one browser for the whole file."""
 from __future__ import annotations
 
 import bisect
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -14,7 +13,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from conftest import ROOT, make_paper, write_store
+from conftest import load_synthetic, make_paper, write_store
 from paperroute import search
 from paperroute.config import Config, SiteConfig, with_base_url
 from paperroute.site import build_site
@@ -28,18 +27,11 @@ document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.vi
 """
 
 
-def _synthetic():
-    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "bench" / "synthetic.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("search-site")
     content = root / "content"
-    _synthetic().write_corpus(content, SYNTHETIC_PAPERS)
+    load_synthetic().write_corpus(content, SYNTHETIC_PAPERS)
     write_store(content, [
         make_paper("Quantization-Aware Training for Tiny Transformers", "2026-01-15", topics=["compression", "training"],
                    authors=["Jürgen Quillfeather", "Ada Lovelace"], abstract="We train tiny transformers with quantization."),

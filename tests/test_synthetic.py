@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import Counter
 from pathlib import Path
 
-from conftest import ROOT
+from conftest import load_synthetic
 from paperroute.store import ContentStore
 from paperroute.topics import load_taxonomy
 
 
-def _synthetic():
-    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "bench" / "synthetic.py")
-    module = importlib.util.module_from_spec(spec)
-    # Registered by name, so worker processes can find the functions they are handed.
-    sys.modules["synthetic"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-synthetic = _synthetic()
+synthetic = load_synthetic()
 
 
 def test_paper_i_depends_only_on_the_seed_and_i() -> None:
