@@ -21,7 +21,7 @@ The papers are those of bench/synthetic.py: the store of size N holds papers 100
 seeded corpus (newest first) and the new day is papers 0 … 99, the day after, so every run
 of every size sees the same papers. Commands run as subprocesses with the work folder as
 their current directory; a cold build is one whose build state and search cache (the files beside its
-output folder, `paperroute.buildstate.state_path` and `search_cache_path`) do not exist.
+output folder, `paperroute.buildstate.state_path` and `search_cache_paths`) do not exist.
 
     .venv/bin/python bench/bench_build.py [--sizes 10000,100000] [--skip-hugo]
 
@@ -61,7 +61,7 @@ if __package__ in (None, ""):  # run as a script: make the project and its bench
 from hugo_site import WITHOUT_RELATED, write_hugo_site  # noqa: E402
 from synthetic import PAPERS_PER_DAY, SEED, synthetic_paper  # noqa: E402
 
-from paperroute.buildstate import search_cache_path, state_path  # noqa: E402
+from paperroute.buildstate import search_cache_paths, state_path  # noqa: E402
 from paperroute.model import Paper  # noqa: E402
 
 BUILD_PY = ROOT / "build.py"
@@ -391,7 +391,8 @@ def remove_build_state(out_dir: Path) -> None:
     """Make the next build into `out_dir` a cold one: its build state and search cache live
     beside the folder."""
     state_path(out_dir).unlink(missing_ok=True)
-    search_cache_path(out_dir).unlink(missing_ok=True)
+    for path in search_cache_paths(out_dir):
+        path.unlink(missing_ok=True)
 
 
 def identical_trees(left: Path, right: Path) -> tuple[bool, str]:

@@ -81,9 +81,11 @@ def state_path(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.buildstate"
 
 
-def search_cache_path(out_dir: Path) -> Path:
-    """The search index's per-paper word counts (`search.CountsCache`), beside the state."""
-    return state_path(out_dir).with_suffix(".searchcache")
+def search_cache_paths(out_dir: Path) -> tuple[Path, Path]:
+    """The search index's caches (`search.IndexCache`), beside the state: the per-paper word
+    counts, and the last index's postings."""
+    state = state_path(out_dir)
+    return state.with_suffix(".searchcache"), state.with_suffix(".searchpostings")
 
 
 @contextmanager

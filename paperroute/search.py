@@ -435,70 +435,129 @@ class PairCounts:
 
     @staticmethod
     def join(parts: Sequence["PairCounts"]) -> "PairCounts":
+        if not parts:
+            return PairCounts(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.uint64))
         if len(parts) == 1:  # no copy of 8 million pairs for a build that tokenised nothing
             return parts[0]
         return PairCounts(*(np.concatenate(column) for column in zip(
             *((part.docs, part.terms, part.packed) for part in parts))))
 
 
-class CountsCache:
-    """The last index's pair counts, so the next one tokenises only papers it has not seen.
+@dataclass
+class Postings:
+    """Every term's postings as `posting_key`s, best first, and what their impacts came from."""
 
-    Tokenising is most of an index's time (14 s of 27 at 100,000 papers) and a paper's counts
-    depend only on its text and the code: they are kept per paper digest, in one file beside
-    the build state, written atomically. Term ids are arbitrary (the output is ordered by
-    term), so the cached vocabulary is carried over as it is. A cache that is missing, from
-    other code or unreadable is ignored: then every paper is tokenised, as in a cold build.
+    vocabulary: list[str]   # term by id
+    keys: np.ndarray        # grouped by term id, each term's best first
+    bounds: np.ndarray      # where each term's keys start, with the end appended
+    lengths: np.ndarray     # each paper's field lengths, rows by paper id
+    averages: tuple[float, ...]  # `field_averages(lengths)`
+
+
+# Cache files: the header's size (8 bytes), the header (marshal, ending with each array's
+# dtype and size), then the arrays' bytes.
+_CACHE_ERRORS = (OSError, EOFError, ValueError, TypeError)
+
+
+def _write_cache(path: Path, fields: tuple, arrays: Sequence[np.ndarray]) -> None:
+    arrays = [np.ascontiguousarray(array) for array in arrays]
+    header = marshal.dumps((*fields, [(array.dtype.str, array.size) for array in arrays]))
+    write_atomic(path, [len(header).to_bytes(8, "little"), header, *map(memoryview, arrays)])
+
+
+def _read_cache(path: Path) -> tuple[list, list[np.ndarray]]:
+    """A cache file's fields and arrays; the arrays are read in place from the file's bytes,
+    not copied (160 MB at 100k). Raises one of _CACHE_ERRORS for a missing or damaged file."""
+    data = path.read_bytes()
+    header_size = int.from_bytes(data[:8], "little")
+    *fields, layout = marshal.loads(data[8:8 + header_size])
+    arrays, offset = [], 8 + header_size
+    for kind, size in layout:
+        arrays.append(np.frombuffer(data, dtype=kind, count=size, offset=offset))
+        offset += arrays[-1].nbytes
+    if offset != len(data):
+        raise ValueError("cache file of the wrong size")
+    return fields, arrays
+
+
+class IndexCache:
+    """What the last index was made of, so the next one redoes only what changed.
+
+    Two files beside the build state, each written atomically; one that is missing, from
+    other code or unreadable is ignored, and the index is built as in a cold build:
+    - the pair counts of every paper the last whole index saw, by paper digest: the next
+      whole index tokenises only papers it has not seen (tokenising was 14 s of 27 at
+      100,000 papers). Term ids are arbitrary (the output is ordered by term), so the
+      cached vocabulary is carried over as it is;
+    - the last index's postings and encoded terms, by paper id: when the papers only gained
+      newer ones (a new day), the next index merges theirs in and encodes again only the
+      terms they hold (`extend_postings`); the counts file is then left as it is.
     """
 
-    def __init__(self, path: Path, code: bytes, digests: Mapping[str, bytes]) -> None:
-        self.path, self.code, self.digests = path, code, digests
+    def __init__(self, paths: tuple[Path, Path], code: bytes, digests: Mapping[str, bytes]) -> None:
+        self.counts_path, self.postings_path = paths
+        self.code, self.digests = code, digests
 
-    def load(self) -> tuple[list[str], list[bytes], PairCounts, np.ndarray] | None:
+    def load_counts(self) -> tuple[list[str], list[bytes], PairCounts, np.ndarray] | None:
         """The vocabulary, the digest of each paper by its old id, its pairs and its lengths."""
         try:
-            data = self.path.read_bytes()
-            header_size = int.from_bytes(data[:8], "little")
-            code, vocabulary, digests, sizes = marshal.loads(data[8:8 + header_size])
-            if code != self.code:
-                return None
-            # The arrays are read in place from the file's bytes, not copied (160 MB at 100k).
-            arrays, offset = [], 8 + header_size
-            for size, kind in zip(sizes, self._KINDS):
-                arrays.append(np.frombuffer(data, dtype=kind, count=size // np.dtype(kind).itemsize, offset=offset))
-                offset += size
-            docs, terms, packed, lengths = arrays
+            (code, vocabulary, digests), (docs, terms, packed, lengths) = _read_cache(self.counts_path)
             lengths = lengths.reshape(-1, 3)
-            if not (docs.size == terms.size == packed.size and len(lengths) == len(digests)
-                    and (terms.size == 0 or int(terms.max()) < len(vocabulary))):
-                return None
-            return vocabulary, digests, PairCounts(docs, terms, packed), lengths
-        except (OSError, EOFError, ValueError, TypeError):
+        except _CACHE_ERRORS:
             return None
+        if code != self.code or not (docs.size == terms.size == packed.size and len(lengths) == len(digests)
+                                     and (terms.size == 0 or int(terms.max()) < len(vocabulary))):
+            return None
+        return vocabulary, digests, PairCounts(docs, terms, packed), lengths
 
-    # The file: the header's size (8 bytes), the header (marshal), then the arrays' bytes.
-    _KINDS = (np.int64, np.uint32, np.uint64, np.uint32)
+    def save_counts(self, vocabulary: list[str], papers: Sequence[Paper], counts: PairCounts, lengths: np.ndarray) -> None:
+        _write_cache(self.counts_path, (self.code, vocabulary, [self.digests[paper.slug] for paper in papers]),
+                     (counts.docs, counts.terms, counts.packed, lengths))
 
-    def save(self, vocabulary: list[str], papers: Sequence[Paper], counts: PairCounts, lengths: np.ndarray) -> None:
-        arrays = [np.ascontiguousarray(array, dtype=kind) for array, kind in
-                  zip((counts.docs, counts.terms, counts.packed, lengths), self._KINDS)]
-        header = marshal.dumps((self.code, vocabulary, [self.digests[paper.slug] for paper in papers],
-                                [array.nbytes for array in arrays]))
-        write_atomic(self.path, [len(header).to_bytes(8, "little"), header, *map(memoryview, arrays)])
+    def load_postings(self) -> tuple[Postings, list[bytes], list[tuple[str, ...] | None]] | None:
+        """The last index's postings, the digest of each of its papers by id, and its encoded
+        terms (`encode_terms`)."""
+        try:
+            (code, vocabulary, digests, averages, encoded), (keys, bounds, lengths) = _read_cache(self.postings_path)
+            lengths = lengths.reshape(-1, 3)
+        except _CACHE_ERRORS:
+            return None
+        if code != self.code or not (len(bounds) == len(vocabulary) + 1 == len(encoded) + 1
+                                     and int(bounds[-1]) == keys.size and len(lengths) == len(digests)):
+            return None
+        return Postings(vocabulary, keys, bounds, lengths, tuple(averages)), digests, encoded
+
+    def save_postings(self, postings: Postings, papers: Sequence[Paper], encoded: list[tuple[str, ...] | None]) -> None:
+        _write_cache(self.postings_path, (self.code, postings.vocabulary, [self.digests[paper.slug] for paper in papers],
+                                          list(postings.averages), encoded),
+                     (postings.keys, postings.bounds, postings.lengths))
 
 
-def pair_counts(papers: Sequence[Paper], cache: CountsCache | None = None) -> tuple[list[str], PairCounts, np.ndarray]:
+def _count_papers(vocabulary: _Vocabulary, papers: Sequence[Paper], todo: Sequence[int],
+                  lengths: np.ndarray) -> list[PairCounts]:
+    """Tokenise the papers numbered `todo` (their ids), a chunk at a time to bound the token
+    arrays; their field lengths go into `lengths`."""
+    parts = []
+    for start in range(0, len(todo), _COUNT_CHUNK):
+        chunk = todo[start:start + _COUNT_CHUNK]
+        counts, chunk_lengths = _field_counts(vocabulary, [papers[doc] for doc in chunk], np.array(chunk, dtype=np.int64))
+        parts.append(counts)
+        lengths[chunk] = chunk_lengths
+    return parts
+
+
+def pair_counts(papers: Sequence[Paper], cache: IndexCache | None = None) -> tuple[list[str], PairCounts, np.ndarray]:
     """The vocabulary (term by id), the pair counts of `papers` (ids in list order) and each
     paper's field lengths (rows by id).
 
     Papers the cache holds (by digest) are taken from it, whatever their id was then; only
-    the others are tokenised, a chunk at a time to bound the token arrays.
+    the others are tokenised.
     """
     vocabulary = _Vocabulary()
     parts: list[PairCounts] = []
     lengths = np.zeros((len(papers), 3), dtype=np.uint32)
     todo = list(range(len(papers)))
-    if cache is not None and (cached := cache.load()) is not None:
+    if cache is not None and (cached := cache.load_counts()) is not None:
         terms, digests, old, old_lengths = cached
         vocabulary.ids = {term: number for number, term in enumerate(terms)}
         old_doc = {digest: number for number, digest in enumerate(digests)}
@@ -514,62 +573,167 @@ def pair_counts(papers: Sequence[Paper], cache: CountsCache | None = None) -> tu
         parts.append(PairCounts(new_id[old.docs[kept]], old.terms[kept], old.packed[kept]))
         lengths[new_id[new_id >= 0]] = old_lengths[new_id >= 0]
         del cached, terms, old, old_lengths  # the cache file's bytes (160 MB at 100k) go now
-    for start in range(0, len(todo), _COUNT_CHUNK):
-        chunk = todo[start:start + _COUNT_CHUNK]
-        counts, chunk_lengths = _field_counts(vocabulary, [papers[doc] for doc in chunk], np.array(chunk, dtype=np.int64))
-        parts.append(counts)
-        lengths[chunk] = chunk_lengths
-    counts = PairCounts.join(parts) if parts else _field_counts(vocabulary, [], np.zeros(0, dtype=np.int64))[0]
+    parts += _count_papers(vocabulary, papers, todo, lengths)
+    counts = PairCounts.join(parts)
     del parts  # joined: the chunks' copy goes before the cache is written
     terms_by_id = list(vocabulary.ids)
     if cache is not None:
-        cache.save(terms_by_id, papers, counts, lengths)
+        cache.save_counts(terms_by_id, papers, counts, lengths)
     return terms_by_id, counts, lengths
 
 
-def postings_by_term(papers: Sequence[Paper], cache: CountsCache | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Every term's postings as `posting_key`s, best first: BM25F's term-frequency part of
-    every pair. Returns the terms by id, the keys grouped by term id, and where each term's
-    keys start (with the end appended); a term the cache remembers from a paper that is gone
-    has none.
+def field_averages(lengths: np.ndarray) -> tuple[float, ...]:
+    """Each field's average length, rounded to whole terms: so a new day seldom moves them,
+    and with them every impact (`extend_postings` relies on it)."""
+    return tuple(max(1.0, float(round(int(column.sum()) / len(column)))) if len(column) else 1.0
+                 for column in lengths.T)
+
+
+# Pairs whose impacts are computed per numpy pass: bounds the float temporaries.
+_IMPACT_BATCH = 1 << 20
+
+
+def impact_keys(counts: PairCounts, lengths: np.ndarray, averages: Sequence[float]) -> np.ndarray:
+    """Each pair's `posting_key`: BM25F's term-frequency part, quantised, with the paper id.
 
     Length normalisation needs every field's average length, so impacts are computed once
     all pairs are counted; in numpy, with the float64 arithmetic of the formula in its order.
     """
-    vocabulary, counts, lengths = pair_counts(papers, cache)
-    docs, terms, packed = counts.docs, counts.terms, counts.packed
-    # Averages are rounded to whole terms, so that a new day seldom moves every impact.
-    averages = [max(1.0, float(round(int(column.sum()) / len(column)))) if len(column) else 1.0
-                for column in lengths.T]
     fields = ((TITLE_WEIGHT, TITLE_B), (AUTHORS_WEIGHT, AUTHORS_B), (ABSTRACT_WEIGHT, ABSTRACT_B))
     # weight / (1 - b + b * length / average): what one occurrence in that field is worth.
     title_factor, authors_factor, abstract_factor = (
         weight / (1 - b + b * column.astype(np.float64) / average)
         for (weight, b), column, average in zip(fields, lengths.T, averages))
-    # In place, one field at a time (three arrays of factors were 200 MB at 100,000 papers);
-    # the same float64 operations in the same order.
-    tf = (packed >> np.uint64(_TITLE_SHIFT)).astype(np.float64)
-    tf *= title_factor[docs]
-    part = ((packed >> np.uint64(_AUTHORS_SHIFT)) & np.uint64(_SMALL_COUNT_MAX)).astype(np.float64)
-    part *= authors_factor[docs]
-    tf += part
-    part = (packed & np.uint64(_ABSTRACT_MASK)).astype(np.float64)
-    part *= abstract_factor[docs]
-    tf += part
-    del part, packed, counts
-    scaled = tf * (K1 + 1)
-    tf += K1
-    scaled /= tf
-    scaled *= IMPACT_LEVELS / (K1 + 1)
-    del tf
-    keys = np.maximum(1, np.rint(scaled)).astype(np.uint64)
-    del scaled
-    keys <<= np.uint64(_DOC_BITS)
-    keys |= docs.astype(np.uint64)
-    del docs
+    keys = np.empty(counts.docs.size, dtype=np.uint64)
+    for start in range(0, keys.size, _IMPACT_BATCH):
+        docs, packed = counts.docs[start:start + _IMPACT_BATCH], counts.packed[start:start + _IMPACT_BATCH]
+        tf = (packed >> np.uint64(_TITLE_SHIFT)).astype(np.float64) * title_factor[docs]
+        tf += ((packed >> np.uint64(_AUTHORS_SHIFT)) & np.uint64(_SMALL_COUNT_MAX)).astype(np.float64) * authors_factor[docs]
+        tf += (packed & np.uint64(_ABSTRACT_MASK)).astype(np.float64) * abstract_factor[docs]
+        scaled = tf * (K1 + 1)
+        tf += K1
+        scaled /= tf
+        scaled *= IMPACT_LEVELS / (K1 + 1)
+        keys[start:start + _IMPACT_BATCH] = (np.maximum(1, np.rint(scaled)).astype(np.uint64) << np.uint64(_DOC_BITS)
+                                             | docs.astype(np.uint64))
+    return keys
+
+
+def postings_by_term(papers: Sequence[Paper], cache: IndexCache | None = None) -> Postings:
+    """Every term's postings, computed from every pair's counts (`pair_counts`); a term the
+    counts cache remembers from a paper that is gone has none."""
+    vocabulary, counts, lengths = pair_counts(papers, cache)
+    averages = field_averages(lengths)
+    keys = impact_keys(counts, lengths, averages)
+    terms = counts.terms
+    del counts  # the pairs' paper ids and counts (128 MB at 100k) go before the sort
     # Every term's keys, best first: by term, then by key descending.
     order = np.lexsort((~keys, terms))
-    return vocabulary, keys[order], np.searchsorted(terms[order], np.arange(len(vocabulary) + 1))
+    keys, terms = keys[order], terms[order]
+    del order
+    return Postings(vocabulary, keys, np.searchsorted(terms, np.arange(len(vocabulary) + 1)), lengths, averages)
+
+
+# A merge key: the term id above a posting key's bits (impact, then paper id).
+_POSTING_BITS = _DOC_BITS + IMPACT_LEVELS.bit_length()
+_MAX_TERMS = 1 << (64 - _POSTING_BITS)
+
+
+def merge_postings(keys: np.ndarray, bounds: np.ndarray, new_terms: np.ndarray, new_keys: np.ndarray,
+                   term_count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`keys` (grouped by term, `bounds`) with new postings merged in, each at its place in its
+    term's order, and the new bounds over `term_count` terms. In one pass over the postings:
+    every key ranked by term, then best first, in one ascending integer."""
+    sizes = np.zeros(term_count, dtype=np.int64)
+    sizes[:len(bounds) - 1] = np.diff(bounds)
+    new_bounds = np.zeros(term_count + 1, dtype=np.int64)
+    np.cumsum(sizes + np.bincount(new_terms, minlength=term_count), out=new_bounds[1:])
+    if not new_keys.size:
+        return keys, new_bounds
+    last = np.uint64((1 << _POSTING_BITS) - 1)
+
+    def merge_keys(terms: np.ndarray, postings: np.ndarray) -> np.ndarray:
+        merged = terms.astype(np.uint64) << np.uint64(_POSTING_BITS)
+        merged |= last - postings
+        return merged
+
+    new = merge_keys(new_terms, new_keys)
+    order = np.argsort(new)
+    places = np.searchsorted(merge_keys(np.repeat(np.arange(term_count, dtype=np.uint64), sizes), keys), new[order])
+    return np.insert(keys, places, new_keys[order]), new_bounds
+
+
+def extend_postings(previous: Postings, previous_digests: Sequence[bytes], papers: Sequence[Paper],
+                    digests: Mapping[str, bytes]) -> tuple[Postings, np.ndarray] | None:
+    """The postings of `papers` from the last index's, and the terms whose postings moved;
+    None unless `papers` are the last index's papers (same digests, same ids) followed by
+    new ones, and the fields' average lengths stayed.
+
+    A new day is that: ids count from the oldest paper, and an old pair's impact depends
+    only on its counts, its paper's lengths and the averages. So every old posting stands,
+    and only the new papers are tokenised: at 100,000 papers, where computing every
+    posting again took 4-5 s of a new day's build.
+    """
+    old = len(previous_digests)
+    if old > len(papers) or [digests[paper.slug] for paper in papers[:old]] != previous_digests:
+        return None
+    vocabulary = _Vocabulary()
+    vocabulary.ids = {term: number for number, term in enumerate(previous.vocabulary)}
+    lengths = np.zeros((len(papers), 3), dtype=np.uint32)
+    lengths[:old] = previous.lengths
+    counts = PairCounts.join(_count_papers(vocabulary, papers, range(old, len(papers)), lengths))
+    averages = field_averages(lengths)
+    if averages != previous.averages or len(vocabulary.ids) > _MAX_TERMS:
+        return None
+    keys, bounds = merge_postings(previous.keys, previous.bounds, counts.terms,
+                                  impact_keys(counts, lengths, averages), len(vocabulary.ids))
+    return Postings(list(vocabulary.ids), keys, bounds, lengths, averages), np.unique(counts.terms)
+
+
+def index_postings(papers: Sequence[Paper], cache: IndexCache | None) -> tuple[Postings, list[tuple[str, ...] | None]]:
+    """The postings of `papers`, and the encoded terms of the last index that are still right
+    (by term id, None for the rest): merged into the last index's when only newer papers
+    came (`extend_postings`), else computed whole (`postings_by_term`)."""
+    if cache is not None and (last := cache.load_postings()) is not None:
+        previous, digests, encoded = last
+        if (extended := extend_postings(previous, digests, papers, cache.digests)) is not None:
+            postings, touched = extended
+            encoded += [None] * (len(postings.vocabulary) - len(encoded))  # the new papers' new terms
+            for term in touched.tolist():
+                encoded[term] = None
+            return postings, encoded
+    return postings_by_term(papers, cache), []
+
+
+def encode_terms(postings: Postings, encoded: Sequence[tuple[str, ...] | None]) -> list[tuple[str, ...] | None]:
+    """Every term's shard entry (JSON) and the text of each of its segments, None for a term
+    without postings. A term `encoded` holds is taken as it is; the others are encoded."""
+    vocabulary, keys, bounds = postings.vocabulary, postings.keys, postings.bounds
+    result = list(encoded) + [None] * (len(vocabulary) - len(encoded))
+    held = np.flatnonzero(np.diff(bounds)).tolist()
+    todo = [number for number in held if result[number] is None]
+    # Every run of those terms, in key order: a term's head, then its segments.
+    run_starts: list[int] = []
+    first_run: list[int] = []
+    size = 0
+    for number in todo:
+        first_run.append(len(run_starts))
+        df = int(bounds[number + 1] - bounds[number])
+        run_starts.extend(size + cut for cut, _ in segment_bounds(df))
+        size += df
+    first_run.append(len(run_starts))
+    own_keys = keys if len(todo) == len(held) else np.concatenate(
+        [keys[bounds[number]:bounds[number + 1]] for number in todo] or [keys[:0]])
+    runs = encode_runs_in_batches(own_keys, run_starts)
+    # Each run's best impact (a segment's is in its term's entry).
+    run_impacts = (own_keys[np.minimum(run_starts, own_keys.size - 1)] >> np.uint64(_DOC_BITS)).tolist() if own_keys.size else []
+    for position, number in enumerate(todo):
+        term, own = vocabulary[number], range(first_run[position], first_run[position + 1])
+        stem_name = segment_file_stem(term) if len(own) > 1 else term  # only a term with segments has files
+        entry = term_entry(term, int(bounds[number + 1] - bounds[number]), [runs[run] for run in own],
+                           [run_impacts[run] for run in own[1:]], stem_name)
+        result[number] = (_json(entry).rstrip("\n"), *(runs[run] for run in own[1:]))
+    return result
 
 
 def shard_terms(entries: Sequence[tuple[str, str]], target: int = SHARD_BYTES) -> list[list[tuple[str, str]]]:
@@ -644,7 +808,7 @@ def doc_blocks(papers: Sequence[Paper]) -> Iterator[tuple[str, Sequence[Paper]]]
         yield f"d/{start // DOC_BLOCK}.json", papers[start:start + DOC_BLOCK]
 
 
-def search_files(papers: Sequence[Paper], topics: Sequence[Topic], cache: CountsCache | None = None,
+def search_files(papers: Sequence[Paper], topics: Sequence[Topic], cache: IndexCache | None = None,
                  skip: Container[str] = frozenset()) -> Iterator[tuple[str, str]]:
     """Every file of the index as (path under search/, JSON text), papers given oldest first,
     but the display blocks in `skip` (which the caller knows to be current: `doc_blocks`).
@@ -653,29 +817,22 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic], cache: Counts
     or without a cache.
     """
     topic_index = {topic.slug: number for number, topic in enumerate(topics)}
-    vocabulary, keys, bounds = postings_by_term(papers, cache)
-    # Every term's runs, in key order: its head, then its segments.
-    run_starts: list[int] = []
-    first_run: list[int] = []
-    for number in range(len(vocabulary)):
-        first_run.append(len(run_starts))
-        start = int(bounds[number])
-        run_starts.extend(start + cut for cut, _ in segment_bounds(int(bounds[number + 1]) - start))
-    first_run.append(len(run_starts))
-    runs = encode_runs_in_batches(keys, run_starts)
-    # Each run's best impact (a segment's is in its term's entry); an empty term's is never read.
-    run_impacts = ((keys[np.minimum(run_starts, keys.size - 1)] >> np.uint64(_DOC_BITS)).tolist() if keys.size
-                   else [0] * len(run_starts))
+    postings, encoded = index_postings(papers, cache)
+    encoded = encode_terms(postings, encoded)
+    if cache is not None:
+        cache.save_postings(postings, papers, encoded)
+    vocabulary = postings.vocabulary
+    del postings
     shard_entries: list[tuple[str, str]] = []
-    for number in sorted((number for number in range(len(vocabulary)) if bounds[number] < bounds[number + 1]),
+    for number in sorted((number for number, held in enumerate(encoded) if held is not None),
                          key=lambda number: js_order(vocabulary[number])):
-        term, own = vocabulary[number], range(first_run[number], first_run[number + 1])
-        stem_name = segment_file_stem(term) if len(own) > 1 else term  # only a term with segments has files
-        entry = term_entry(term, int(bounds[number + 1] - bounds[number]), [runs[run] for run in own],
-                           [run_impacts[run] for run in own[1:]], stem_name)
-        shard_entries.append((term, _json(entry).rstrip("\n")))
-        for segment, run in enumerate(own[1:], start=1):
-            yield f"p/{stem_name}-{segment}.json", f'"{runs[run]}"\n'  # the alphabet needs no escaping
+        term = vocabulary[number]
+        entry, *segments = encoded[number]
+        if segments:
+            stem_name = segment_file_stem(term)
+            for segment, text in enumerate(segments, start=1):
+                yield f"p/{stem_name}-{segment}.json", f'"{text}"\n'  # the alphabet needs no escaping
+        shard_entries.append((term, entry))
     shards = shard_terms(shard_entries)
     for number, shard in enumerate(shards):
         body = ",".join(f"{_json(term).rstrip()}:{entry}" for term, entry in shard)
@@ -709,7 +866,7 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic], cache: Counts
     yield "meta.json", _json(meta)
 
 
-def write_search_index(corpus: Corpus, site: SiteConfig, writer: SiteWriter, cache: CountsCache | None = None,
+def write_search_index(corpus: Corpus, site: SiteConfig, writer: SiteWriter, cache: IndexCache | None = None,
                        current: Collection[str] = frozenset()) -> None:
     """Write search/*.json for every paper of `corpus` through the build's writer; display
     blocks in `current` (paths under search/) are claimed as they are.

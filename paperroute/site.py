@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Sequence
 from xml.sax.saxutils import escape as xml_escape
 
 from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, save_state,
-                                   search_cache_path)
+                                   search_cache_paths)
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
@@ -25,7 +25,7 @@ from paperroute.pages import SITE_FEEDS, Page, nav_topics, paper_page, site_page
 from paperroute.parallel import Background, heap_frozen, map_ranges
 from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
-from paperroute.search import CountsCache, doc_blocks, doc_ids, write_search_index
+from paperroute.search import IndexCache, doc_blocks, doc_ids, write_search_index
 from paperroute.store import ContentStore
 from paperroute.topics import load_taxonomy
 from paperroute.urls import absolute, output_file, paper_path, search_path
@@ -106,8 +106,8 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
 
     writer.write(BUILD_MARK, BUILD_MARK_TEXT)
     # The search index needs only the papers: it is built on the other core meanwhile.
-    counts_cache = CountsCache(search_cache_path(out_dir), inputs.code, inputs.paper_digests)
-    search = Background(lambda: write_search_output(corpus, site, Path(out_dir), inputs, counts_cache),
+    index_cache = IndexCache(search_cache_paths(out_dir), inputs.code, inputs.paper_digests)
+    search = Background(lambda: write_search_output(corpus, site, Path(out_dir), inputs, index_cache),
                         parallel=len(corpus.papers) >= PARALLEL_SEARCH_MIN, jobs=jobs)
     try:
         pages = write_pages(corpus, site, writer, templates_dir, inputs, quiet=quiet, jobs=jobs)
@@ -220,13 +220,13 @@ class SideOutput:
 
 
 def write_search_output(corpus: Corpus, site: SiteConfig, root: Path, inputs: PageInputs,
-                        cache: CountsCache) -> SideOutput:
+                        cache: IndexCache) -> SideOutput:
     """Write search/, or claim it as it is when no paper, topic or code changed since the
     build that wrote it and its files are all still there.
 
     Most of the index depends on every paper (BM25's corpus-wide averages and document
     frequencies), so it is reused whole (a no-op build of 100,000 papers saved 38 s this way)
-    or rebuilt whole, tokenising only papers `CountsCache` has not seen. The display blocks
+    or made again from the last one (`search.IndexCache`). The display blocks
     are the exception: each depends only on its papers (`search.doc_blocks`), so a block
     whose papers are unchanged keeps its file (12,500 files at 100,000 papers, of which a
     new day changes one or two). Runs in its own process beside the pages, so it writes

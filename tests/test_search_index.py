@@ -214,27 +214,78 @@ def test_postings_encoded_in_small_batches_give_the_same_files(monkeypatch: pyte
     assert index_files(papers) == whole
 
 
-def test_the_counts_cache_gives_the_bytes_of_a_build_without_it(tmp_path: Path) -> None:
+def cache_paths(folder: Path) -> tuple[Path, Path]:
+    return folder / "counts", folder / "postings"
+
+
+def test_the_index_cache_gives_the_bytes_of_a_build_without_it(tmp_path: Path) -> None:
     papers = numbered(60, abstract="Sparse attention for long context models.")
     for number, paper in enumerate(papers):
         paper.abstract += f" Variant{number % 7} of study {number}."
     digests = {paper.slug: paper.slug.encode() for paper in papers}
-    cache = search.CountsCache(tmp_path / "counts", b"code", digests)
+    cache = search.IndexCache(cache_paths(tmp_path), b"code", digests)
     corpus = build_corpus(papers[:50], TOPICS)
     assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(papers[:50])
-    assert (tmp_path / "counts").is_file()
-    # Ten new papers, one old one gone, one edited (a new digest): ids move, the cache still serves.
+    assert all(path.is_file() for path in cache_paths(tmp_path))
+    # Ten new papers, one old one gone, one edited (a new digest): ids move, the counts still serve.
     changed = papers[:20] + papers[21:]
     changed[5].abstract = "An edited abstract about retrieval."
     digests[changed[5].slug] = b"edited"
     corpus = build_corpus(changed, TOPICS)
     assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(changed)
-    # Again: now every paper comes from the cache, and nothing is tokenised.
+    # Again: now the postings come whole from the cache, and nothing is tokenised.
     assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(changed)
     # Another code's cache, or a damaged one, is not used, and the build is still right.
-    for other in (search.CountsCache(tmp_path / "counts", b"other code", digests), cache):
+    for other in (search.IndexCache(cache_paths(tmp_path), b"other code", digests), cache):
         assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, other)) == index_files(changed)
-        (tmp_path / "counts").write_bytes(b"not marshal")
+        for path in cache_paths(tmp_path):
+            path.write_bytes(b"not marshal")
+
+
+def postings_of_terms(postings: search.Postings) -> dict[str, list[int]]:
+    keys, bounds = postings.keys, postings.bounds
+    return {term: keys[bounds[number]:bounds[number + 1]].tolist()
+            for number, term in enumerate(postings.vocabulary) if bounds[number] < bounds[number + 1]}
+
+
+def test_a_new_day_is_merged_into_the_last_postings(tmp_path: Path) -> None:
+    old = numbered(search.HEAD_POSTINGS * 2, abstract="Sparse attention for long context models.")
+    day = []
+    for number in range(12):
+        paper = make_paper(f"Attention routing {number}", "2026-04-01", authors=[f"Ada Novel{number}"],
+                           abstract=f"Attention with words never seen: novelty{number}, and models.")
+        paper.slug = f"new-{number}"
+        day.append(paper)
+    digests = {paper.slug: paper.slug.encode() for paper in old + day}
+    cache = search.IndexCache(cache_paths(tmp_path), b"code", digests)
+    corpus = build_corpus(old, TOPICS)
+    list(search.search_files(search.doc_ids(corpus), corpus.topics, cache))
+    counts = cache_paths(tmp_path)[0].read_bytes()
+
+    previous, previous_digests, _ = cache.load_postings()
+    papers = search.doc_ids(build_corpus(old + day, TOPICS))
+    merged, touched = search.extend_postings(previous, previous_digests, papers, digests)
+    # Every term's postings as a whole computation gives them; "attention" has segments,
+    # and the new papers' postings go to its top, ahead of old ones.
+    assert postings_of_terms(merged) == postings_of_terms(search.postings_by_term(papers))
+    assert len(postings_of_terms(merged)["attention"]) > search.HEAD_POSTINGS
+    new_terms = {term for paper in day for text in (paper.title, *paper.authors, paper.abstract)
+                 for term in search.terms(text)}
+    assert {merged.vocabulary[number] for number in touched.tolist()} == new_terms
+    # The files are a whole build's, and the counts cache was not even rewritten.
+    corpus = build_corpus(old + day, TOPICS)
+    assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(old + day)
+    assert cache_paths(tmp_path)[0].read_bytes() == counts
+
+    # Not a new day: an old paper edited, or new papers long enough to move an average length.
+    edited = {**digests, old[0].slug: b"edited"}
+    assert search.extend_postings(previous, previous_digests, papers, edited) is None
+    long_day = [make_paper(f"Long {number}", "2026-04-01", abstract="words " * 400) for number in range(40)]
+    for number, paper in enumerate(long_day):
+        paper.slug = f"long-{number}"
+        digests[paper.slug] = paper.slug.encode()
+    papers = search.doc_ids(build_corpus(old + long_day, TOPICS))
+    assert search.extend_postings(previous, previous_digests, papers, digests) is None
 
 
 def test_hostile_text_survives_json_as_plain_text() -> None:
