@@ -14,11 +14,10 @@ import itertools
 import multiprocessing
 import multiprocessing.pool
 import os
-import sys
 from contextlib import contextmanager
 from typing import Callable, Generic, Iterator, TypeVar
 
-from tqdm import tqdm
+from paperroute.progress import progress_bar
 
 R = TypeVar("R")
 
@@ -93,9 +92,7 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
     """
     ranges = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
     workers = worker_count(jobs)
-    bar = tqdm(total=total, desc=label, unit="", leave=False, file=sys.stderr, dynamic_ncols=True,
-               disable=quiet or not sys.stderr.isatty())
-    with bar:
+    with progress_bar(total, label=label, quiet=quiet) as bar:
         if total < min_parallel or workers < 2:
             for start, end in ranges:
                 yield work(start, end)

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
-from xml.sax.saxutils import escape as xml_escape
+from html import escape
 
 from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, save_state,
                                    search_cache_paths)
@@ -323,7 +323,7 @@ def write_assets(assets_dir: Path, writer: SiteWriter) -> None:
 
 
 def _urlset(urls: list[str]) -> str:
-    entries = "".join(f"<url><loc>{xml_escape(url)}</loc></url>\n" for url in urls)
+    entries = "".join(f"<url><loc>{escape(url, quote=False)}</loc></url>\n" for url in urls)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{entries}</urlset>\n')
 
@@ -339,7 +339,7 @@ def sitemap_files(paths: list[str], base_url: str) -> list[tuple[str, str]]:
         return [(SITEMAP_FILE, _urlset(urls))]
     parts = [urls[start:start + SITEMAP_LIMIT] for start in range(0, len(urls), SITEMAP_LIMIT)]
     files = [(f"sitemap-{number}.xml", _urlset(part)) for number, part in enumerate(parts, start=1)]
-    index_entries = "".join(f"<sitemap><loc>{xml_escape(absolute(base_url, name))}</loc></sitemap>\n" for name, _ in files)
+    index_entries = "".join(f"<sitemap><loc>{escape(absolute(base_url, name), quote=False)}</loc></sitemap>\n" for name, _ in files)
     index = ('<?xml version="1.0" encoding="UTF-8"?>\n'
              f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{index_entries}</sitemapindex>\n')
     return [(SITEMAP_FILE, index), *files]
