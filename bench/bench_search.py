@@ -59,7 +59,7 @@ from paperroute.output import SiteWriter  # noqa: E402
 from paperroute.search import write_search_index  # noqa: E402
 from paperroute.site import build_site  # noqa: E402
 from paperroute.store import ContentStore  # noqa: E402
-from paperroute.topics import load_taxonomy  # noqa: E402
+from paperroute.topics import load_topics  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
@@ -178,7 +178,7 @@ def time_our_index(work: Path, site: Path) -> IndexBuild:
     The second step keeps a reused site's search current with the code being measured.
     """
     content = work / "content"
-    corpus = build_corpus(ContentStore(content).load(), load_taxonomy(content).topics)
+    corpus = build_corpus(ContentStore(content).load(), load_topics(content))
     out = work / "index-only"
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()

@@ -42,7 +42,7 @@ from paperroute.model import Paper
 from paperroute.pages import nav_topics
 from paperroute.render import TEMPLATES_DIR
 from paperroute.store import ContentStore
-from paperroute.topics import load_taxonomy
+from paperroute.topics import load_topics
 
 KEYWORDS_PER_PAPER = 8
 # The Hugo environment that builds the same site without related papers: Hugo's related
@@ -684,7 +684,7 @@ def write_corpus_site(corpus: Corpus, hugo_dir: Path, site: SiteConfig, assets_d
 
 def write_hugo_site(content_dir: Path, hugo_dir: Path, site: SiteConfig | None = None) -> int:
     """Read a paperroute content store and write the equivalent Hugo project; returns papers written."""
-    corpus = build_corpus(ContentStore(Path(content_dir)).load(), load_taxonomy(Path(content_dir)).topics)
+    corpus = build_corpus(ContentStore(Path(content_dir)).load(), load_topics(Path(content_dir)))
     return write_corpus_site(corpus, Path(hugo_dir), site or SiteConfig(), TEMPLATES_DIR / "assets")
 
 

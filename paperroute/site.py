@@ -27,7 +27,7 @@ from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
 from paperroute.search import IndexCache, doc_blocks, doc_ids, write_search_index
 from paperroute.store import ContentStore
-from paperroute.topics import load_taxonomy
+from paperroute.topics import load_topics
 from paperroute.urls import absolute, output_file, paper_path, search_path
 
 ASSETS_DIR = "assets"
@@ -83,7 +83,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     state = load_state(out_dir)
     previous_outputs = state.outputs
     parsed = load_papers(ContentStore(content_dir).paper_files(), state, paper_terms, quiet=quiet, jobs=jobs)
-    corpus = build_corpus([item.paper for item in parsed], load_taxonomy(content_dir).topics)
+    corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
     site = config.site
     writer = SiteWriter(out_dir)
     inputs = PageInputs(

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from paperroute.errors import InputError
-from paperroute.topics import DEFAULT_TAXONOMY, TAXONOMY_FILE, ensure_taxonomy_file, load_taxonomy
+from paperroute.topics import DEFAULT_TAXONOMY, TAXONOMY_FILE, ensure_taxonomy_file, load_taxonomy, load_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = Path(__file__).parent / "data" / "topic_labels.yaml"
@@ -252,6 +252,29 @@ def test_bad_topics_file_names_file_and_line(tmp_path, what, text, line, words):
     assert (err.path, err.line) == (str(path), line), what
     assert words in err.message, err.message
     assert str(err).startswith(f"{path}:{line}: ")
+
+
+RULE_PROBLEMS = {"invalid regex", "upper-case rule", "capturing group", "rule matching empty text", "rule not text",
+                 "rules not a list"}
+
+
+@pytest.mark.parametrize("what, text, line, words", BAD_FILES, ids=[case[0] for case in BAD_FILES])
+def test_topics_alone_are_read_without_the_rules(tmp_path, what, text, line, words):
+    """A build needs only the topics: a broken rule is reported where papers are filed, and
+    everything else as `load_taxonomy` reports it."""
+    path = write_taxonomy(tmp_path, text)
+    if what in RULE_PROBLEMS:
+        assert [topic.slug for topic in load_topics(tmp_path)] == ["alpha"]
+        return
+    with pytest.raises(InputError) as caught:
+        load_topics(tmp_path)
+    assert (caught.value.path, caught.value.line) == (str(path), line) and words in caught.value.message
+
+
+def test_topics_alone_are_the_taxonomy_topics(tmp_path):
+    assert load_topics(tmp_path) == load_taxonomy(tmp_path).topics
+    write_taxonomy(tmp_path, FRUIT)
+    assert load_topics(tmp_path) == load_taxonomy(tmp_path).topics
 
 
 def test_non_utf8_topics_file(tmp_path):

@@ -35,7 +35,7 @@ from paperroute.output import write_if_changed
 from paperroute.progress import progress
 from paperroute.store import ContentStore
 from paperroute.text import slugify
-from paperroute.topics import load_taxonomy
+from paperroute.topics import load_topics
 
 HELP = "email the day's papers to subscribers (.eml files or SMTP)"
 
@@ -98,8 +98,7 @@ def _check_settings(config: Config, config_path: Path) -> None:
 def load_day(content_dir: Path, date: dt.date | None) -> tuple[Day, list[Topic], set[str]]:
     """The day's papers, the topics in taxonomy order, and every topic slug a filter may name."""
     papers = ContentStore(content_dir).load()
-    taxonomy = load_taxonomy(content_dir)
-    corpus = build_corpus(papers, taxonomy.topics)
+    corpus = build_corpus(papers, load_topics(content_dir))
     if date is None:
         if corpus.latest_day is None:
             raise InputError("the content store has no papers yet", content_dir)
