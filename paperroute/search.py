@@ -619,6 +619,20 @@ def impact_keys(counts: PairCounts, lengths: np.ndarray, averages: Sequence[floa
     return keys
 
 
+# A posting in term order: the term id above the posting key's bits (impact, then paper id),
+# inverted, so that ascending integers run by term, then best first.
+_POSTING_BITS = _DOC_BITS + IMPACT_LEVELS.bit_length()
+_LAST_POSTING = np.uint64((1 << _POSTING_BITS) - 1)
+_MAX_TERMS = 1 << (64 - _POSTING_BITS)
+
+
+def term_ordered(terms: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Postings (term ids and `posting_key`s) as integers whose ascending order is the index's."""
+    ordered = terms.astype(np.uint64) << np.uint64(_POSTING_BITS)
+    ordered |= _LAST_POSTING - keys
+    return ordered
+
+
 def postings_by_term(papers: Sequence[Paper], cache: IndexCache | None = None) -> Postings:
     """Every term's postings, computed from every pair's counts (`pair_counts`); a term the
     counts cache remembers from a paper that is gone has none."""
@@ -628,38 +642,36 @@ def postings_by_term(papers: Sequence[Paper], cache: IndexCache | None = None) -
     terms = counts.terms
     del counts  # the pairs' paper ids and counts (128 MB at 100k) go before the sort
     # Every term's keys, best first: by term, then by key descending.
-    order = np.lexsort((~keys, terms))
-    keys, terms = keys[order], terms[order]
-    del order
+    if len(vocabulary) <= _MAX_TERMS:
+        # As one integer each, sorted in place: a lexsort of 7.8 million took 4.1 s and an
+        # index array, this 0.9 s.
+        ordered = term_ordered(terms, keys)
+        del keys, terms
+        ordered.sort()
+        terms = ordered >> np.uint64(_POSTING_BITS)
+        keys = ordered & _LAST_POSTING
+        np.subtract(_LAST_POSTING, keys, out=keys)
+        del ordered
+    else:
+        order = np.lexsort((~keys, terms))
+        keys, terms = keys[order], terms[order]
+        del order
     return Postings(vocabulary, keys, np.searchsorted(terms, np.arange(len(vocabulary) + 1)), lengths, averages)
-
-
-# A merge key: the term id above a posting key's bits (impact, then paper id).
-_POSTING_BITS = _DOC_BITS + IMPACT_LEVELS.bit_length()
-_MAX_TERMS = 1 << (64 - _POSTING_BITS)
 
 
 def merge_postings(keys: np.ndarray, bounds: np.ndarray, new_terms: np.ndarray, new_keys: np.ndarray,
                    term_count: int) -> tuple[np.ndarray, np.ndarray]:
     """`keys` (grouped by term, `bounds`) with new postings merged in, each at its place in its
-    term's order, and the new bounds over `term_count` terms. In one pass over the postings:
-    every key ranked by term, then best first, in one ascending integer."""
+    term's order (`term_ordered`), and the new bounds over `term_count` terms."""
     sizes = np.zeros(term_count, dtype=np.int64)
     sizes[:len(bounds) - 1] = np.diff(bounds)
     new_bounds = np.zeros(term_count + 1, dtype=np.int64)
     np.cumsum(sizes + np.bincount(new_terms, minlength=term_count), out=new_bounds[1:])
     if not new_keys.size:
         return keys, new_bounds
-    last = np.uint64((1 << _POSTING_BITS) - 1)
-
-    def merge_keys(terms: np.ndarray, postings: np.ndarray) -> np.ndarray:
-        merged = terms.astype(np.uint64) << np.uint64(_POSTING_BITS)
-        merged |= last - postings
-        return merged
-
-    new = merge_keys(new_terms, new_keys)
+    new = term_ordered(new_terms, new_keys)
     order = np.argsort(new)
-    places = np.searchsorted(merge_keys(np.repeat(np.arange(term_count, dtype=np.uint64), sizes), keys), new[order])
+    places = np.searchsorted(term_ordered(np.repeat(np.arange(term_count, dtype=np.uint64), sizes), keys), new[order])
     return np.insert(keys, places, new_keys[order]), new_bounds
 
 

@@ -211,6 +211,14 @@ def test_postings_encoded_in_small_batches_give_the_same_files(monkeypatch: pyte
     papers = numbered(search.HEAD_POSTINGS * 3, abstract="common words, common ground")
     whole = index_files(papers)
     monkeypatch.setattr(search, "_ENCODE_BATCH", 5)
+    monkeypatch.setattr(search, "_IMPACT_BATCH", 7)
+    assert index_files(papers) == whole
+
+
+def test_a_vocabulary_too_big_for_one_integer_sort_is_sorted_all_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    papers = numbered(search.HEAD_POSTINGS * 2, abstract="common words, common ground, rare words")
+    whole = index_files(papers)
+    monkeypatch.setattr(search, "_MAX_TERMS", 3)
     assert index_files(papers) == whole
 
 
