@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import gc
 import hashlib
 import marshal
@@ -235,6 +236,14 @@ _ONLY_PAPERS = {Paper}
 _slug = attrgetter("slug")
 
 
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...] | None:
+    """A dataclass's field names, last first (the walk pops them in order); None for any other
+    type. Asked once per type: `dataclasses.fields` for each of the 35,000 dataclasses in the
+    day pages of a 100k build was a third of their fingerprints' time."""
+    return tuple(field.name for field in reversed(dataclasses.fields(kind))) if dataclasses.is_dataclass(kind) else None
+
+
 def fingerprint(parts: Iterable[Any], paper_digests: Mapping[str, bytes]) -> bytes:
     """A digest of a page's inputs: plain values by value, a paper by its file's digest.
 
@@ -270,9 +279,9 @@ def fingerprint(parts: Iterable[Any], paper_digests: Mapping[str, bytes]) -> byt
             for key, item in reversed(list(value.items())):
                 stack.append(item)
                 stack.append(key)
-        elif dataclasses.is_dataclass(value):
-            add(type(value).__name__.encode())
-            stack.extend(reversed([getattr(value, f.name) for f in dataclasses.fields(value)]))
+        elif (names := _field_names(kind)) is not None:
+            add(kind.__name__.encode())
+            stack.extend(map(value.__getattribute__, names))
         else:
             raise TypeError(f"cannot fingerprint a {type(value).__name__}")
     return hashlib.blake2b(b"".join(chunks), digest_size=20).digest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hashlib
 import os
@@ -14,6 +15,7 @@ from conftest import make_paper, write_store
 from paperroute.buildstate import BuildState, fingerprint, load_state, state_path
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
+from paperroute.model import Day, Topic
 from paperroute.parallel import heap_frozen, map_ranges
 from paperroute.site import build_site
 
@@ -127,6 +129,10 @@ def test_fingerprints_cover_every_value_and_refuse_unknown_kinds() -> None:
     other = make_paper("Q", slug="q")
     assert fingerprint(([paper, other],), digest) != fingerprint(([other, paper],), digest)
     assert fingerprint(([paper, other],), digest) != fingerprint(([paper, paper],), digest)
+    # Any other dataclass goes by its type and each field, in order.
+    assert fingerprint((Topic("a", "A"),), digest) != fingerprint((Topic("a", "B"),), digest)
+    assert fingerprint((Topic("a", "b"),), digest) != fingerprint((Topic("b", "a"),), digest)
+    assert fingerprint((Day(dt.date(2026, 3, 12), [paper]),), digest) != fingerprint((Topic("2026-03-12", "p"),), digest)
     with pytest.raises(KeyError):  # a paper the build does not know cannot be fingerprinted
         fingerprint(([make_paper("R", slug="r")],), digest)
     with pytest.raises(TypeError):
