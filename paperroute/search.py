@@ -360,8 +360,9 @@ _ASCII_FOLD = bytes(ord(chr(code).lower()) if chr(code).isalnum() else 32 for co
 class _Vocabulary:
     """Word → term id (-1 for a word that is not indexed), each distinct word stemmed once."""
 
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}
+    def __init__(self, terms: Sequence[str] = ()) -> None:
+        """Start from `terms` (term by id), a cached vocabulary whose ids stay as they were."""
+        self.ids: dict[str, int] = {term: number for number, term in enumerate(terms)}
         self._word_ids: dict[str | bytes, int] = {}
 
     def _learn(self, word: str | bytes) -> None:
@@ -559,7 +560,7 @@ def pair_counts(papers: Sequence[Paper], cache: IndexCache | None = None) -> tup
     todo = list(range(len(papers)))
     if cache is not None and (cached := cache.load_counts()) is not None:
         terms, digests, old, old_lengths = cached
-        vocabulary.ids = {term: number for number, term in enumerate(terms)}
+        vocabulary = _Vocabulary(terms)
         old_doc = {digest: number for number, digest in enumerate(digests)}
         new_id = np.full(len(digests), -1, dtype=np.int64)
         todo = []
@@ -689,8 +690,7 @@ def extend_postings(previous: Postings, previous_digests: Sequence[bytes], paper
     old = len(previous_digests)
     if old > len(papers) or [digests[paper.slug] for paper in papers[:old]] != previous_digests:
         return None
-    vocabulary = _Vocabulary()
-    vocabulary.ids = {term: number for number, term in enumerate(previous.vocabulary)}
+    vocabulary = _Vocabulary(previous.vocabulary)
     lengths = np.zeros((len(papers), 3), dtype=np.uint32)
     lengths[:old] = previous.lengths
     counts = PairCounts.join(_count_papers(vocabulary, papers, range(old, len(papers)), lengths))
