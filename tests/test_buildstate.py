@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from paperroute.buildstate import BuildState, fingerprint, load_state, state_pat
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, Topic
-from paperroute.parallel import heap_frozen, map_ranges
+from paperroute.parallel import Background, heap_frozen, map_ranges
 from paperroute.site import build_site
 
 CONFIG = Config(site=SiteConfig(base_url="https://example.org/digest/", topic_page_size=2))
@@ -243,6 +244,54 @@ def test_an_error_in_a_worker_reaches_the_caller() -> None:
 
     with pytest.raises(ValueError, match="range"):
         list(map_ranges(work, 40, chunk=5, min_parallel=1, label="t", quiet=True, jobs=2))
+
+
+def _wait_until(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_background_process_ends_when_its_work_is_done_not_when_its_result_is_asked() -> None:
+    """It would otherwise hold its memory (680 MB in a big build) until the build asked."""
+    work = Background(lambda: (os.getpid(), "done"), jobs=2)
+    child = work._process.pid
+    assert child != os.getpid()
+    _wait_until(lambda: Background.running() == 0)
+    _wait_until(lambda: not Path(f"/proc/{child}").exists()
+                or "zombie" in Path(f"/proc/{child}/status").read_text())
+    assert work.result() == (child, "done")
+
+
+def test_an_error_in_the_background_reaches_the_caller_and_a_lost_process_is_an_error() -> None:
+    def fail() -> None:
+        raise InputError("bad line", Path("papers/x.md"), 3)
+
+    with pytest.raises(InputError, match="bad line"):
+        Background(fail, jobs=2).result()
+    with pytest.raises(RuntimeError, match="without a result"):
+        Background(lambda: os._exit(3), jobs=2).result()
+    assert Background.running() == 0
+
+
+def test_workers_wait_for_a_background_process_to_leave_its_core() -> None:
+    """With two cores and the search index building on one, pages render in this process
+    alone, and a worker joins once the other core is free: never three copies of the papers."""
+    release = multiprocessing.get_context("fork").Event()
+    side = Background(lambda: release.wait(30), jobs=2)
+    parent = os.getpid()
+
+    def work(start: int, end: int) -> int:
+        if start == 10:
+            release.set()
+        time.sleep(0.05)  # time enough for a worker, were there one, to claim ranges
+        return os.getpid()
+
+    pids = list(map_ranges(work, 40, chunk=1, min_parallel=1, label="t", quiet=True, jobs=2))
+    assert side.result() is True
+    assert set(pids[:11]) == {parent}  # the background was still running
+    assert set(pids[11:]) - {parent}  # then a worker took its core
 
 
 def test_a_renamed_topic_reaches_every_output_of_an_incremental_build(tmp_path: Path) -> None:
