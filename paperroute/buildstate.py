@@ -211,10 +211,14 @@ def _paper_record(paper: Paper) -> tuple:
             paper.position, paper.extra, paper.slug)
 
 
+# A day's papers share one date object (a state holds a few thousand days, 100,000 papers).
+_date = functools.lru_cache(maxsize=None)(dt.date.fromordinal)
+
+
 def _paper_from_record(record: tuple) -> Paper:
     title, date, abstract, authors, arxiv_id, topics, upvotes, links, sources, position, extra, slug = record
-    return Paper(title, dt.date.fromordinal(date), abstract, authors, arxiv_id, topics, upvotes, links,
-                 [SourceRef(fmt, file, dt.date.fromordinal(seen)) for fmt, file, seen in sources],
+    return Paper(title, _date(date), abstract, authors, arxiv_id, topics, upvotes, links,
+                 [SourceRef(fmt, file, _date(seen)) for fmt, file, seen in sources],
                  position, extra, slug)
 
 

@@ -13,14 +13,20 @@ from pathlib import Path
 import pytest
 
 from conftest import make_paper, write_store
-from paperroute.buildstate import BuildState, fingerprint, load_state, state_path
+from paperroute.buildstate import BuildState, fingerprint, load_papers, load_state, state_path
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
-from paperroute.model import Day, Topic
+from paperroute.model import Day, SourceRef, Topic
 from paperroute.parallel import Background, heap_frozen, map_ranges
+from paperroute.related import paper_terms
 from paperroute.site import build_site
+from paperroute.store import ContentStore
 
 CONFIG = Config(site=SiteConfig(base_url="https://example.org/digest/", topic_page_size=2))
+
+
+def load_papers_of(content: Path, state: BuildState) -> list:
+    return load_papers(ContentStore(content).paper_files(), state, paper_terms, quiet=True, jobs=1)
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -104,6 +110,25 @@ def test_a_corrupt_state_is_ignored_and_rebuilt(tmp_path: Path) -> None:
     report = build_site(content, site, CONFIG, quiet=True)
     assert report.written == 0 and report.unchanged > 0
     assert load_state(site).files
+
+
+def test_strings_every_paper_repeats_are_held_once_also_from_the_state(tmp_path: Path) -> None:
+    """Link names, topic slugs, source files and dates recur in every paper: one object each,
+    or 100,000 papers hold 100,000 copies (about 70 MB of a build's state)."""
+    content = tmp_path / "content"
+    write_store(content, [make_paper(f"Paper {i}", "2026-03-01", topics=["training"], links={"code": f"https://x.org/{i}"},
+                                     sources=[SourceRef("hf", "hf_2026-03-01.json", dt.date(2026, 3, 1))],
+                                     extra={"num_comments": i}) for i in range(2)])
+    site = tmp_path / "site"
+    build_site(content, site, CONFIG, quiet=True)
+    for first, second in ([item.paper for item in parsed] for parsed in
+                          [load_papers_of(content, BuildState()), load_papers_of(content, load_state(site))]):
+        assert first.topics[0] is second.topics[0]
+        assert next(iter(first.links)) is next(iter(second.links))
+        assert next(iter(first.extra)) is next(iter(second.extra))
+        assert first.sources[0].file is second.sources[0].file and first.sources[0].format is second.sources[0].format
+    first, second = (item.paper for item in load_papers_of(content, load_state(site)))
+    assert first.date is second.date and first.sources[0].seen is second.sources[0].seen
 
 
 def test_a_deleted_output_file_is_written_again(tmp_path: Path) -> None:
