@@ -65,13 +65,14 @@ class SiteWriter:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._prefix = os.path.join(self.root, "")  # `has` joins by concatenation: 120,000 calls
         self.paths: set[str] = set()
         self.written = 0
         self.unchanged = 0
 
     def has(self, rel_path: str) -> bool:
         """Whether the file is there; a string path, as a no-op build asks 120,000 times."""
-        return os.path.isfile(os.path.join(self.root, rel_path))
+        return os.path.isfile(self._prefix + rel_path)
 
     def claim(self, rel_path: str) -> None:
         """Mark a file as this build's output; two outputs claiming one path is a bug."""

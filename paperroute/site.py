@@ -275,6 +275,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     pages = list(site_pages(corpus, site.topic_page_size))
     papers = corpus.papers
     paths = [page.path for page in pages] + [paper_path(paper.slug) for paper in papers]
+    targets = list(map(output_file, paths))
 
     def plan(index: int) -> tuple[bytes, Callable[[], Page]]:
         """Page `index`'s fingerprint, and how to make the page if it must be rendered."""
@@ -291,7 +292,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
         own = SiteWriter(writer.root)
         done: list[tuple[bytes, bool | None]] = []
         for index in range(start, end):
-            target = output_file(paths[index])
+            target = targets[index]
             digest, make_page = plan(index)
             if inputs.previous.get(target) == digest and own.has(target):
                 done.append((digest, None))
@@ -304,8 +305,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     results = map_ranges(render_range, len(paths), chunk=RENDER_CHUNK, min_parallel=PARALLEL_RENDER_MIN,
                          label="pages", quiet=quiet, jobs=jobs)
     outcomes = (outcome for batch in results for outcome in batch)
-    for path, (digest, written) in zip(paths, outcomes):
-        target = output_file(path)
+    for target, (digest, written) in zip(targets, outcomes):
         inputs.current[target] = digest
         writer.claim(target)
         writer.count(bool(written))
