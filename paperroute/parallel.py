@@ -10,6 +10,8 @@ more than a small build takes.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import itertools
 import multiprocessing
@@ -55,6 +57,27 @@ def heap_frozen() -> Iterator[None]:
         _freeze_depth -= 1
         if _freeze_depth == 0:
             gc.unfreeze()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError, TypeError):  # not glibc: nothing to hand back this way
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the pages of freed C heap blocks back to the system, where the C library can.
+
+    glibc keeps them, and numpy's many temporaries of a few MB (below glibc's moving mmap
+    threshold) come from its heap: the search index of 100,000 papers peaked 150 MB above
+    the most it ever held at once. `malloc_trim` hands them back, in a millisecond or two.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _call(arguments: tuple) -> object:

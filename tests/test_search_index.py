@@ -226,6 +226,20 @@ def cache_paths(folder: Path) -> tuple[Path, Path]:
     return folder / "counts", folder / "postings"
 
 
+def test_joined_pair_counts_are_the_parts_in_order_and_the_parts_are_let_go() -> None:
+    papers = [make_paper(f"Sparse attention {i}", abstract=f"Kernels for long context, part {i}.") for i in range(5)]
+    vocabulary = search._Vocabulary()
+    parts = [search._field_counts(vocabulary, papers[start:start + 2], np.arange(start, min(start + 2, 5)))[0]
+             for start in (0, 2, 4)]
+    expected = [np.concatenate([getattr(part, name) for part in parts]) for name in ("docs", "terms", "packed")]
+    kept = list(parts)
+    joined = search.PairCounts.join(parts)
+    assert not parts and all(part.docs.size == part.terms.size == part.packed.size == 0 for part in kept)
+    for name, column in zip(("docs", "terms", "packed"), expected):
+        assert np.array_equal(getattr(joined, name), column)
+    assert joined.docs.dtype == np.int32 and sorted(set(joined.docs.tolist())) == [0, 1, 2, 3, 4]
+
+
 def test_the_index_cache_gives_the_bytes_of_a_build_without_it(tmp_path: Path) -> None:
     papers = numbered(60, abstract="Sparse attention for long context models.")
     for number, paper in enumerate(papers):
