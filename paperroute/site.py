@@ -22,7 +22,7 @@ from paperroute.errors import InputError
 from paperroute.feeds import write_feeds
 from paperroute.output import SiteWriter
 from paperroute.pages import SITE_FEEDS, Page, nav_topics, paper_page, site_pages
-from paperroute.parallel import Background, heap_frozen, map_ranges
+from paperroute.parallel import Background, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
 from paperroute.search import IndexCache, doc_blocks, doc_ids, write_search_index
@@ -84,6 +84,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     previous_outputs = state.outputs
     parsed = load_papers(ContentStore(content_dir).paper_files(), state, paper_terms, quiet=quiet, jobs=jobs)
     corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
+    release_freed_memory()  # what parsing left (the workers' pickled batches), before the first fork
     site = config.site
     writer = SiteWriter(out_dir)
     inputs = PageInputs(
@@ -187,6 +188,7 @@ class PageInputs:
             return self.state.related.lists
         related = rank_related(corpus.papers, vectors=[self.vectors[p.slug] for p in corpus.papers],
                                vocabulary=self.state.vocabulary, previous=self.state.related, quiet=quiet, jobs=jobs)
+        release_freed_memory()  # the ranking's temporaries, before page workers fork from this process
         self.state.related_key, self.state.related = key, related
         self.state.changed = True
         return related.lists
