@@ -56,7 +56,7 @@ import synthetic  # noqa: E402
 from paperroute.config import Config, SiteConfig, with_base_url  # noqa: E402
 from paperroute.corpus import build_corpus  # noqa: E402
 from paperroute.output import SiteWriter  # noqa: E402
-from paperroute.search import write_search_index  # noqa: E402
+from paperroute.search import doc_ids, write_search_index  # noqa: E402
 from paperroute.site import build_site  # noqa: E402
 from paperroute.store import ContentStore  # noqa: E402
 from paperroute.topics import load_topics  # noqa: E402
@@ -182,7 +182,7 @@ def time_our_index(work: Path, site: Path) -> IndexBuild:
     out = work / "index-only"
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
-    write_search_index(corpus, SiteConfig(), SiteWriter(out))
+    write_search_index(doc_ids(corpus), corpus.topics, SiteWriter(out))
     seconds = time.perf_counter() - started
     files, total = tree_size(out / "search")
     page = (site / "search" / "index.html").read_bytes()

@@ -25,6 +25,7 @@ from typing import Callable, Generic, Iterator, TypeVar
 
 from paperroute.progress import progress_bar
 
+A = TypeVar("A")
 R = TypeVar("R")
 
 # A worker per core, up to this many: past it, the disk and the parent's merging are the limit.
@@ -177,10 +178,22 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
             yield from ready()
 
 
-def _run_and_send(work: Callable[[], object], sender: multiprocessing.connection.Connection) -> None:
-    """A background process's body: run `work`, send back its result or its exception."""
+def _run_and_send(work: Callable[[A], object], inbox: multiprocessing.connection.Connection,
+                  parents_end: multiprocessing.connection.Connection,
+                  sender: multiprocessing.connection.Connection) -> None:
+    """A background process's body: wait for the argument, run `work` on it, send back its
+    result or its exception. An inbox closed without an argument (the parent cancelled, or
+    died) means the work is not wanted: the copy of its sending end the fork made is closed
+    first, or the process would wait for itself."""
+    parents_end.close()
     try:
-        outcome: tuple[str, object] = ("value", work())
+        argument = inbox.recv()
+    except EOFError:
+        return
+    finally:
+        inbox.close()
+    try:
+        outcome: tuple[str, object] = ("value", work(argument))
     except BaseException as error:  # the parent raises it, as if the work had run there
         outcome = ("error", error)
     try:
@@ -189,32 +202,61 @@ def _run_and_send(work: Callable[[], object], sender: multiprocessing.connection
         sender.send(("error", RuntimeError(f"the background work's outcome could not be sent back: {error!r}")))
 
 
-class Background(Generic[R]):
-    """`work()` run in a forked process while this one goes on; `result()` waits for it.
+class Background(Generic[A, R]):
+    """`work(argument)` run in another process while this one goes on: the process is forked
+    when this is made, and the argument sent (pickled) when it is ready (`start`); `result()`
+    waits for the outcome.
 
-    For a stage that needs only what exists at the fork (the search index needs the corpus and
+    For a stage that needs only its argument (the search index needs the papers, packed, and
     nothing the pages make), so both cores are busy while this process does the rest. On one
-    core it simply runs in place. The process ends as soon as its work is done, and a thread
-    here takes in its result meanwhile: a process kept until `result()` was asked for held
-    680 MB for the last 40 s of a cold build of 100,000 papers, doing nothing.
+    core it simply runs in place. Forking early, while this process is small, is what keeps
+    memory down: a process forked later holds on to every page of this one's that either
+    of them writes afterwards (the search index's, forked after the papers were read, held
+    600 MB of them). It ends as soon as its work is done, and a thread here takes in its
+    result meanwhile, so it holds nothing until `result()` is asked.
     """
 
     # Started and not yet finished, for `map_ranges`, which counts them as busy cores.
     _unfinished: set["Background"] = set()
 
-    def __init__(self, work: Callable[[], R], *, parallel: bool = True, jobs: int | None = None):
+    def __init__(self, work: Callable[[A], R], *, parallel: bool = True, jobs: int | None = None):
+        self._work = work
         self._process: multiprocessing.process.BaseProcess | None = None
-        if not parallel or worker_count(jobs) < 2:
-            self._value = work()
+        if not (parallel and worker_count(jobs) >= 2):
             return
         context = multiprocessing.get_context("fork")
+        inbox, self._inbox = context.Pipe(duplex=False)
         receiver, sender = context.Pipe(duplex=False)
         with heap_frozen():
-            self._process = context.Process(target=_run_and_send, args=(work, sender), daemon=True)
+            self._process = context.Process(target=_run_and_send, args=(work, inbox, self._inbox, sender), daemon=True)
             self._process.start()
+        inbox.close()
         sender.close()
         self._outcome: tuple[str, object] = ("lost", None)
+        self._results = receiver
         self._receiver = threading.Thread(target=self._receive, args=(receiver,), daemon=True)
+
+    @property
+    def forked(self) -> bool:
+        """Whether the work runs in another process (its argument is then pickled)."""
+        return self._process is not None
+
+    def __enter__(self) -> "Background[A, R]":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancel()  # a no-op once the result is in; else the build failed or did not need it
+
+    def start(self, argument: A) -> None:
+        """Hand the work its argument: in place (then it runs now), or to the process."""
+        if self._process is None:
+            self._value = self._work(argument)
+            return
+        try:
+            self._inbox.send(argument)
+        except OSError:  # the process is gone: `result` says so
+            pass
+        self._inbox.close()
         Background._unfinished.add(self)
         self._receiver.start()
 
@@ -233,11 +275,16 @@ class Background(Generic[R]):
         return len(cls._unfinished)
 
     def cancel(self) -> None:
-        """Stop the work (this process failed and will not wait for it)."""
-        if self._process is not None:
-            self._process.terminate()
-            self._process.join()
+        """Stop the work, started or not (this process failed, or has nothing for it to do)."""
+        if self._process is None:
+            return
+        self._inbox.close()
+        self._process.terminate()
+        self._process.join()
+        if self._receiver.ident is not None:
             self._receiver.join()
+        else:
+            self._results.close()
 
     def result(self) -> R:
         if self._process is None:

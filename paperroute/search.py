@@ -51,14 +51,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Container, Iterator, Mapping, Sequence
+from typing import Callable, Collection, Container, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from paperroute.config import SiteConfig
 from paperroute.corpus import OTHER, Corpus
 from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter, write_atomic
+from paperroute.packed import PackedPaper
 from paperroute.parallel import release_freed_memory
 from paperroute.text import clean_line
 from paperroute.urls import paper_path, relative, search_path
@@ -264,8 +264,8 @@ def encode_runs(keys: np.ndarray, starts: Sequence[int]) -> list[str]:
     return [text[start:end] for start, end in zip(bounds, bounds[1:])]
 
 
-# Postings encoded per numpy pass: bounds its temporaries (about 60 bytes a posting).
-_ENCODE_BATCH = 1 << 20
+# Postings encoded per numpy pass: bounds its temporaries (about 60 bytes a posting, so 15 MB).
+_ENCODE_BATCH = 1 << 18
 
 
 def encode_runs_in_batches(keys: np.ndarray, starts: Sequence[int]) -> list[str]:
@@ -386,6 +386,11 @@ class _Vocabulary:
         return ids
 
 
+# What the index reads of a paper (slug, date, topics, title, authors, abstract): a `Paper`,
+# or in the search index's own process a `PackedPaper`, which does not touch the parent's.
+IndexedPaper = Paper | PackedPaper
+
+
 def doc_ids(corpus: Corpus) -> list[Paper]:
     """Papers in id order: oldest first, so a new day appends ids and old ids never move."""
     return list(reversed(corpus.papers))
@@ -399,7 +404,7 @@ _COUNT_CHUNK = 8192
 _DOC_ID = np.int32
 
 
-def _field_counts(vocabulary: _Vocabulary, papers: Sequence[Paper], doc_numbers: np.ndarray) -> tuple[PairCounts, np.ndarray]:
+def _field_counts(vocabulary: _Vocabulary, papers: Sequence[IndexedPaper], doc_numbers: np.ndarray) -> tuple[PairCounts, np.ndarray]:
     """The (paper, term) pairs of `papers` (ids `doc_numbers`) with counts packed per field,
     and each paper's field lengths (rows in the order of `papers`).
 
@@ -524,7 +529,7 @@ class IndexCache:
             return None
         return vocabulary, digests, PairCounts(docs, terms, packed), lengths
 
-    def save_counts(self, vocabulary: list[str], papers: Sequence[Paper], counts: PairCounts, lengths: np.ndarray) -> None:
+    def save_counts(self, vocabulary: list[str], papers: Sequence[IndexedPaper], counts: PairCounts, lengths: np.ndarray) -> None:
         _write_cache(self.counts_path, (self.code, vocabulary, [self.digests[paper.slug] for paper in papers]),
                      (counts.docs, counts.terms, counts.packed, lengths))
 
@@ -541,29 +546,38 @@ class IndexCache:
             return None
         return Postings(vocabulary, keys, bounds, lengths, tuple(averages)), digests, encoded
 
-    def save_postings(self, postings: Postings, papers: Sequence[Paper], encoded: list[tuple[str, ...] | None]) -> None:
+    def save_postings(self, postings: Postings, papers: Sequence[IndexedPaper], encoded: list[tuple[str, ...] | None]) -> None:
         _write_cache(self.postings_path, (self.code, postings.vocabulary, [self.digests[paper.slug] for paper in papers],
                                           list(postings.averages), encoded),
                      (postings.keys, postings.bounds, postings.lengths))
 
 
-def _count_papers(vocabulary: _Vocabulary, papers: Sequence[Paper], todo: Sequence[int],
-                  lengths: np.ndarray) -> list[PairCounts]:
-    """Tokenise the papers numbered `todo` (their ids), a chunk at a time to bound the token
-    arrays; their field lengths go into `lengths`."""
+def _texts_kept(below: int) -> None:
+    """The default `texts_done`: papers that hold their own texts have nothing to let go."""
+
+
+def _count_papers(vocabulary: _Vocabulary, papers: Sequence[IndexedPaper], todo: Sequence[int],
+                  lengths: np.ndarray, texts_done: Callable[[int], None] = _texts_kept) -> list[PairCounts]:
+    """Tokenise the papers numbered `todo` (their ids, ascending), a chunk at a time to bound
+    the token arrays; their field lengths go into `lengths`. After each chunk, `texts_done`
+    is told the ids below which no paper is left to read."""
     parts = []
     for start in range(0, len(todo), _COUNT_CHUNK):
         chunk = todo[start:start + _COUNT_CHUNK]
         counts, chunk_lengths = _field_counts(vocabulary, [papers[doc] for doc in chunk], np.array(chunk, dtype=np.int64))
         parts.append(counts)
         lengths[chunk] = chunk_lengths
-        release_freed_memory()  # the chunk's token arrays
+        texts_done(chunk[-1] + 1)
+        release_freed_memory()  # the chunk's token arrays, and its texts when let go
     return parts
 
 
-def pair_counts(papers: Sequence[Paper], cache: IndexCache | None = None) -> tuple[list[str], PairCounts, np.ndarray]:
+def pair_counts(papers: Sequence[IndexedPaper], cache: IndexCache | None = None,
+                texts_done: Callable[[int], None] = _texts_kept) -> tuple[list[str], PairCounts, np.ndarray]:
     """The vocabulary (term by id), the pair counts of `papers` (ids in list order) and each
-    paper's field lengths (rows by id).
+    paper's field lengths (rows by id). `texts_done(n)` is called as soon as no text of a
+    paper numbered below n will be read again: the packed texts of 100,000 papers (100 MB)
+    go as the parts of the counts come, instead of both being held at the end.
 
     Papers the cache holds (by digest) are taken from it, whatever their id was then; only
     the others are tokenised.
@@ -588,7 +602,8 @@ def pair_counts(papers: Sequence[Paper], cache: IndexCache | None = None) -> tup
         parts.append(PairCounts(new_id[old.docs[kept]].astype(_DOC_ID), old.terms[kept], old.packed[kept]))
         lengths[new_id[new_id >= 0]] = old_lengths[new_id >= 0]
         del cached, terms, old, old_lengths  # the cache file's bytes (160 MB at 100k) go now
-    parts += _count_papers(vocabulary, papers, todo, lengths)
+    parts += _count_papers(vocabulary, papers, todo, lengths, texts_done)
+    texts_done(len(papers))
     counts = PairCounts.join(parts)
     release_freed_memory()  # the chunks' arrays, now joined
     terms_by_id = list(vocabulary.ids)
@@ -641,37 +656,45 @@ _LAST_POSTING = np.uint64((1 << _POSTING_BITS) - 1)
 _MAX_TERMS = 1 << (64 - _POSTING_BITS)
 
 
-def term_ordered(terms: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Postings (term ids and `posting_key`s) as integers whose ascending order is the index's."""
-    ordered = terms.astype(np.uint64) << np.uint64(_POSTING_BITS)
-    ordered |= _LAST_POSTING - keys
+def term_ordered(terms: np.ndarray, keys: np.ndarray, *, in_place: bool = False) -> np.ndarray:
+    """Postings (term ids and `posting_key`s) as integers whose ascending order is the index's:
+    term << _POSTING_BITS | (_LAST_POSTING - key), made in one array (the bits do not overlap,
+    so the | is a +), `terms` itself if `in_place` (then uint64)."""
+    ordered = terms if in_place else terms.astype(np.uint64)
+    ordered <<= np.uint64(_POSTING_BITS)
+    ordered += _LAST_POSTING
+    ordered -= keys
     return ordered
 
 
-def postings_by_term(papers: Sequence[Paper], cache: IndexCache | None = None) -> Postings:
+def postings_by_term(papers: Sequence[IndexedPaper], cache: IndexCache | None = None,
+                     texts_done: Callable[[int], None] = _texts_kept) -> Postings:
     """Every term's postings, computed from every pair's counts (`pair_counts`); a term the
-    counts cache remembers from a paper that is gone has none."""
-    vocabulary, counts, lengths = pair_counts(papers, cache)
+    counts cache remembers from a paper that is gone has none. For `texts_done`, see
+    `pair_counts`."""
+    vocabulary, counts, lengths = pair_counts(papers, cache, texts_done)
     averages = field_averages(lengths)
     keys = impact_keys(counts, lengths, averages)
     terms = counts.terms
     del counts  # the pairs' paper ids and counts (128 MB at 100k) go before the sort
     # Every term's keys, best first: by term, then by key descending.
     if len(vocabulary) <= _MAX_TERMS:
-        # As one integer each, sorted in place: a lexsort of 7.8 million took 4.1 s and an
-        # index array, this 0.9 s.
+        # As one integer each (`term_ordered`), sorted in place: a lexsort of 7.8 million took
+        # 4.1 s and an index array, this 0.9 s. Made and taken apart in place, so the sort
+        # is the only time the index holds more than one array of 8 bytes a posting (the most
+        # the search process held went from 448 to ... MB at 100,000 papers).
         ordered = term_ordered(terms, keys)
-        del keys, terms
+        del terms, keys
         ordered.sort()
-        terms = ordered >> np.uint64(_POSTING_BITS)
-        keys = ordered & _LAST_POSTING
-        np.subtract(_LAST_POSTING, keys, out=keys)
-        del ordered
+        bounds = np.searchsorted(ordered, np.arange(len(vocabulary) + 1, dtype=np.uint64) << np.uint64(_POSTING_BITS))
+        np.bitwise_and(ordered, _LAST_POSTING, out=ordered)
+        keys = np.subtract(_LAST_POSTING, ordered, out=ordered)
     else:
         order = np.lexsort((~keys, terms))
         keys, terms = keys[order], terms[order]
-        del order
-    return Postings(vocabulary, keys, np.searchsorted(terms, np.arange(len(vocabulary) + 1)), lengths, averages)
+        bounds = np.searchsorted(terms, np.arange(len(vocabulary) + 1))
+        del order, terms
+    return Postings(vocabulary, keys, bounds, lengths, averages)
 
 
 def merge_postings(keys: np.ndarray, bounds: np.ndarray, new_terms: np.ndarray, new_keys: np.ndarray,
@@ -686,12 +709,15 @@ def merge_postings(keys: np.ndarray, bounds: np.ndarray, new_terms: np.ndarray, 
         return keys, new_bounds
     new = term_ordered(new_terms, new_keys)
     order = np.argsort(new)
-    places = np.searchsorted(term_ordered(np.repeat(np.arange(term_count, dtype=np.uint64), sizes), keys), new[order])
+    old = term_ordered(np.repeat(np.arange(term_count, dtype=np.uint64), sizes), keys, in_place=True)
+    places = np.searchsorted(old, new[order])
+    del old
     return np.insert(keys, places, new_keys[order]), new_bounds
 
 
-def extend_postings(previous: Postings, previous_digests: Sequence[bytes], papers: Sequence[Paper],
-                    digests: Mapping[str, bytes]) -> tuple[Postings, np.ndarray] | None:
+def extend_postings(previous: Postings, previous_digests: Sequence[bytes], papers: Sequence[IndexedPaper],
+                    digests: Mapping[str, bytes], texts_done: Callable[[int], None] = _texts_kept,
+                    ) -> tuple[Postings, np.ndarray] | None:
     """The postings of `papers` from the last index's, and the terms whose postings moved;
     None unless `papers` are the last index's papers (same digests, same ids) followed by
     new ones, and the fields' average lengths stayed.
@@ -711,24 +737,27 @@ def extend_postings(previous: Postings, previous_digests: Sequence[bytes], paper
     averages = field_averages(lengths)
     if averages != previous.averages or len(vocabulary.ids) > _MAX_TERMS:
         return None
+    texts_done(len(papers))  # no text is read again: let them go before the merge (100 MB at 100,000 papers)
     keys, bounds = merge_postings(previous.keys, previous.bounds, counts.terms,
                                   impact_keys(counts, lengths, averages), len(vocabulary.ids))
     return Postings(list(vocabulary.ids), keys, bounds, lengths, averages), np.unique(counts.terms)
 
 
-def index_postings(papers: Sequence[Paper], cache: IndexCache | None) -> tuple[Postings, list[tuple[str, ...] | None]]:
+def index_postings(papers: Sequence[IndexedPaper], cache: IndexCache | None,
+                   texts_done: Callable[[int], None] = _texts_kept) -> tuple[Postings, list[tuple[str, ...] | None]]:
     """The postings of `papers`, and the encoded terms of the last index that are still right
     (by term id, None for the rest): merged into the last index's when only newer papers
-    came (`extend_postings`), else computed whole (`postings_by_term`)."""
+    came (`extend_postings`), else computed whole (`postings_by_term`). For `texts_done`,
+    see `pair_counts`."""
     if cache is not None and (last := cache.load_postings()) is not None:
         previous, digests, encoded = last
-        if (extended := extend_postings(previous, digests, papers, cache.digests)) is not None:
+        if (extended := extend_postings(previous, digests, papers, cache.digests, texts_done)) is not None:
             postings, touched = extended
             encoded += [None] * (len(postings.vocabulary) - len(encoded))  # the new papers' new terms
             for term in touched.tolist():
                 encoded[term] = None
             return postings, encoded
-    return postings_by_term(papers, cache), []
+    return postings_by_term(papers, cache, texts_done), []
 
 
 def encode_terms(postings: Postings, encoded: Sequence[tuple[str, ...] | None]) -> list[tuple[str, ...] | None]:
@@ -776,7 +805,7 @@ def shard_terms(entries: Sequence[tuple[str, str]], target: int = SHARD_BYTES) -
     return shards
 
 
-def topics_of(paper: Paper) -> list[str]:
+def topics_of(paper: IndexedPaper) -> list[str]:
     """A paper's topic slugs as its pages list it: no topic means `other`."""
     return paper.topics or [OTHER.slug]
 
@@ -794,7 +823,7 @@ def shard_keys(shards: Sequence[Sequence[tuple[str, str]]]) -> list[str]:
     return keys
 
 
-def doc_record(paper: Paper, topic_index: dict[str, int]) -> list:
+def doc_record(paper: IndexedPaper, topic_index: dict[str, int]) -> list:
     """What a result shows: [slug, title, date, topic numbers, first authors, how many more]."""
     authors = [display_text(name) for name in paper.authors]
     return [
@@ -807,7 +836,7 @@ def doc_record(paper: Paper, topic_index: dict[str, int]) -> list:
     ]
 
 
-def dates_table(papers: Sequence[Paper]) -> str:
+def dates_table(papers: Sequence[IndexedPaper]) -> str:
     """Papers per listing day, oldest first, as (days since the previous listed day, count) pairs."""
     parts = []
     previous: dt.date | None = None
@@ -824,7 +853,7 @@ def dates_table(papers: Sequence[Paper]) -> str:
     return "".join(parts)
 
 
-def doc_blocks(papers: Sequence[Paper]) -> Iterator[tuple[str, Sequence[Paper]]]:
+def doc_blocks(papers: Sequence[IndexedPaper]) -> Iterator[tuple[str, Sequence[IndexedPaper]]]:
     """Each display block's path under search/ and its papers (given oldest first).
 
     A block's file depends on nothing but its papers, the topics and the code: ids count
@@ -834,16 +863,21 @@ def doc_blocks(papers: Sequence[Paper]) -> Iterator[tuple[str, Sequence[Paper]]]
         yield f"d/{start // DOC_BLOCK}.json", papers[start:start + DOC_BLOCK]
 
 
-def search_files(papers: Sequence[Paper], topics: Sequence[Topic], cache: IndexCache | None = None,
-                 skip: Container[str] = frozenset()) -> Iterator[tuple[str, str]]:
+def search_files(papers: Sequence[IndexedPaper], topics: Sequence[Topic], cache: IndexCache | None = None,
+                 skip: Container[str] = frozenset(), texts_done: Callable[[int], None] = _texts_kept,
+                 ) -> Iterator[tuple[str, str]]:
     """Every file of the index as (path under search/, JSON text), papers given oldest first,
     but the display blocks in `skip` (which the caller knows to be current: `doc_blocks`).
+    `texts_done(n)` is called once no paper numbered below n will have its title, authors
+    or abstract read again (`packed.PackedPapers` lets them go).
 
     A pure function of its input: the same papers give the same files, byte for byte, with
     or without a cache.
     """
     topic_index = {topic.slug: number for number, topic in enumerate(topics)}
-    postings, encoded = index_postings(papers, cache)
+    blocks = [(path, _json([doc_record(paper, topic_index) for paper in block]))
+              for path, block in doc_blocks(papers) if path not in skip]
+    postings, encoded = index_postings(papers, cache, texts_done)
     encoded = encode_terms(postings, encoded)
     if cache is not None:
         cache.save_postings(postings, papers, encoded)
@@ -864,9 +898,7 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic], cache: IndexC
         body = ",".join(f"{_json(term).rstrip()}:{entry}" for term, entry in shard)
         yield f"t/{number}.json", "{" + body + "}\n"
 
-    for path, block in doc_blocks(papers):
-        if path not in skip:
-            yield path, _json([doc_record(paper, topic_index) for paper in block])
+    yield from blocks
 
     topic_ids: dict[str, list[int]] = {topic.slug: [] for topic in topics}
     for doc in range(len(papers) - 1, -1, -1):
@@ -892,15 +924,12 @@ def search_files(papers: Sequence[Paper], topics: Sequence[Topic], cache: IndexC
     yield "meta.json", _json(meta)
 
 
-def write_search_index(corpus: Corpus, site: SiteConfig, writer: SiteWriter, cache: IndexCache | None = None,
-                       current: Collection[str] = frozenset()) -> None:
-    """Write search/*.json for every paper of `corpus` through the build's writer; display
-    blocks in `current` (paths under search/) are claimed as they are.
-
-    `site` is unused today: every link in the index is relative to the search page, so the
-    index does not depend on the base URL. It is taken so a build calls every output alike.
-    """
+def write_search_index(papers: Sequence[IndexedPaper], topics: Sequence[Topic], writer: SiteWriter,
+                       cache: IndexCache | None = None, current: Collection[str] = frozenset(),
+                       texts_done: Callable[[int], None] = _texts_kept) -> None:
+    """Write search/*.json for `papers` (oldest first: `doc_ids`) through the build's writer;
+    display blocks in `current` (paths under search/) are claimed as they are."""
     for path in current:
         writer.keep(f"{search_path()}{path}")
-    for path, text in search_files(doc_ids(corpus), corpus.topics, cache, skip=current):
+    for path, text in search_files(papers, topics, cache, skip=current, texts_done=texts_done):
         writer.write(f"{search_path()}{path}", text)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
 from html import escape
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
 
 from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, save_state,
                                    search_cache_paths)
@@ -20,7 +20,9 @@ from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
 from paperroute.feeds import write_feeds
+from paperroute.model import Topic
 from paperroute.output import SiteWriter
+from paperroute.packed import PackedPapers
 from paperroute.pages import SITE_FEEDS, Page, nav_topics, paper_page, site_pages
 from paperroute.parallel import Background, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import TermVector, paper_terms, rank_related
@@ -80,45 +82,47 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
                 jobs: int | None) -> BuildReport:
     check_out_dir(Path(out_dir), Path(content_dir), Path(templates_dir))
     fresh = not Path(out_dir).is_dir() or not any(Path(out_dir).iterdir())
-    state = load_state(out_dir)
-    previous_outputs = state.outputs
-    parsed = load_papers(ContentStore(content_dir).paper_files(), state, paper_terms, quiet=quiet, jobs=jobs)
-    corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
-    release_freed_memory()  # what parsing left (the workers' pickled batches), before the first fork
-    site = config.site
-    writer = SiteWriter(out_dir)
-    inputs = PageInputs(
-        code=code_digest(templates_dir) + repr(site).encode(),
-        paper_digests={item.paper.slug: item.digest for item in parsed},
-        vectors={item.paper.slug: item.terms for item in parsed},
-        previous=previous_outputs,
-        state=state,
-    )
-    # Same code, settings, taxonomy and papers as the last build, every file still there: every
-    # page's fingerprint would match, so claim them all without planning a single page.
-    site_key = fingerprint((inputs.code, repr(corpus.topics), inputs.corpus_digest()), {})
-    if state.site_key == site_key and all(map(writer.has, previous_outputs)):
-        for path in previous_outputs:
-            writer.keep(path)
-        if state.changed:  # files were touched but hold the same bytes: remember their new stamps
-            save_state(out_dir, state)
-        return BuildReport(out_dir=Path(out_dir), papers=len(corpus.papers), days=len(corpus.days),
-                           pages=state.pages, written=0, unchanged=writer.unchanged, removed=0)
+    paper_files = ContentStore(content_dir).paper_files()
+    # The search index is made beside the pages by a process forked now, while this one is
+    # small, and handed the papers once they are read (`parallel.Background`).
+    with Background(write_search_output, parallel=len(paper_files) >= PARALLEL_SEARCH_MIN, jobs=jobs) as search:
+        state = load_state(out_dir)
+        previous_outputs = state.outputs
+        parsed = load_papers(paper_files, state, paper_terms, quiet=quiet, jobs=jobs)
+        corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
+        release_freed_memory()  # what parsing left (the workers' pickled batches), before the next fork
+        site = config.site
+        writer = SiteWriter(out_dir)
+        inputs = PageInputs(
+            code=code_digest(templates_dir) + repr(site).encode(),
+            paper_digests={item.paper.slug: item.digest for item in parsed},
+            vectors={item.paper.slug: item.terms for item in parsed},
+            previous=previous_outputs,
+            state=state,
+        )
+        # Same code, settings, taxonomy and papers as the last build, every file still there: every
+        # page's fingerprint would match, so claim them all without planning a single page.
+        site_key = fingerprint((inputs.code, repr(corpus.topics), inputs.corpus_digest()), {})
+        if state.site_key == site_key and all(map(writer.has, previous_outputs)):
+            for path in previous_outputs:
+                writer.keep(path)
+            if state.changed:  # files were touched but hold the same bytes: remember their new stamps
+                save_state(out_dir, state)
+            return BuildReport(out_dir=Path(out_dir), papers=len(corpus.papers), days=len(corpus.days),
+                               pages=state.pages, written=0, unchanged=writer.unchanged, removed=0)
 
-    writer.write(BUILD_MARK, BUILD_MARK_TEXT)
-    # The search index needs only the papers: it is built on the other core meanwhile.
-    index_cache = IndexCache(search_cache_paths(out_dir), inputs.code, inputs.paper_digests)
-    search = Background(lambda: write_search_output(corpus, site, Path(out_dir), inputs, index_cache),
-                        parallel=len(corpus.papers) >= PARALLEL_SEARCH_MIN, jobs=jobs)
-    try:
+        writer.write(BUILD_MARK, BUILD_MARK_TEXT)
+        search.start(SearchInputs(
+            root=Path(out_dir), code=inputs.code, topics=corpus.topics, corpus_digest=inputs.corpus_digest(),
+            previous={path: mark for path, mark in previous_outputs.items() if path.startswith(search_path())},
+            papers=PackedPapers(doc_ids(corpus), inputs.paper_digests, pack=search.forked),
+        ))
+        release_freed_memory()  # the packed papers, sent
         pages = write_pages(corpus, site, writer, templates_dir, inputs, quiet=quiet, jobs=jobs)
         write_assets(templates_dir / ASSETS_DIR, writer)
         write_robots(site, writer)
         write_feeds(corpus, site, writer)
-    except BaseException:
-        search.cancel()
-        raise
-    side = search.result()
+        side = search.result()
     for path in side.paths:
         writer.claim(path)
     writer.written += side.written
@@ -166,19 +170,10 @@ class PageInputs:
     def fingerprint(self, page: Page) -> bytes:
         return fingerprint((self.code, page.path, page.template, page.absolute_links, page.context), self.paper_digests)
 
-    def papers_fingerprint(self, name: bytes, slugs: Iterable[str]) -> bytes:
-        """The fingerprint of an output that is a pure function of the code and a few papers
-        (a paper page, a search display block), named by `name`, from their digests alone.
-
-        100,000 of them a build: walking each one's context (`fingerprint`) took five times as long.
-        """
-        return hashlib.blake2b(b"".join((self.code, name, b"\0", *map(self.paper_digests.__getitem__, slugs))),
-                               digest_size=20).digest()
-
     def paper_fingerprint(self, slug: str, related: Sequence[str]) -> bytes:
         """A paper page's fingerprint without making the page: `pages.paper_page` is a pure
         function of the code, the paper and its related papers."""
-        return self.papers_fingerprint(b"paper:" + slug.encode(), (slug, *related))
+        return papers_fingerprint(self.code, self.paper_digests, b"paper:" + slug.encode(), (slug, *related))
 
     def related_papers(self, corpus: Corpus, *, quiet: bool = False, jobs: int | None = None) -> dict[str, list[str]]:
         """Related papers: the last build's when no paper changed (a no-op rebuild), else
@@ -204,6 +199,15 @@ class PageInputs:
         return self._corpus_digest
 
 
+def papers_fingerprint(code: bytes, digests: Mapping[str, bytes], name: bytes, slugs: Iterable[str]) -> bytes:
+    """The fingerprint of an output that is a pure function of the code and a few papers
+    (a paper page, a search display block), named by `name`, from their digests alone.
+
+    100,000 of them a build: walking each one's context (`fingerprint`) took five times as long.
+    """
+    return hashlib.blake2b(b"".join((code, name, b"\0", *map(digests.__getitem__, slugs))), digest_size=20).digest()
+
+
 # Below this many papers the search index is built in-process, not beside the pages.
 PARALLEL_SEARCH_MIN = 2000
 # Below this many pages, a build renders in-process: forking workers would cost more.
@@ -221,8 +225,20 @@ class SideOutput:
     fingerprints: dict[str, bytes]
 
 
-def write_search_output(corpus: Corpus, site: SiteConfig, root: Path, inputs: PageInputs,
-                        cache: IndexCache) -> SideOutput:
+@dataclass
+class SearchInputs:
+    """What search/ is made from: the papers packed (`packed.PackedPapers`) when it is made
+    in a process of its own, and the little else it needs of this build's inputs."""
+
+    root: Path                  # the site's folder
+    code: bytes
+    topics: list[Topic]
+    corpus_digest: bytes
+    previous: dict[str, bytes]  # the last build's files under search/ and their fingerprints
+    papers: PackedPapers        # in id order (`search.doc_ids`)
+
+
+def write_search_output(search: SearchInputs) -> SideOutput:
     """Write search/, or claim it as it is when no paper, topic or code changed since the
     build that wrote it and its files are all still there.
 
@@ -234,23 +250,26 @@ def write_search_output(corpus: Corpus, site: SiteConfig, root: Path, inputs: Pa
     new day changes one or two). Runs in its own process beside the pages, so it writes
     through a writer of its own and reports.
     """
+    papers, digests, texts_done = search.papers.unpack()
     prefix = search_path()
-    topics = hashlib.blake2b(repr(corpus.topics).encode(), digest_size=20).digest()
-    key = fingerprint((inputs.code, prefix, topics, inputs.corpus_digest()), {})
-    blocks = {path: inputs.papers_fingerprint(path.encode() + topics, (paper.slug for paper in block))
-              for path, block in doc_blocks(doc_ids(corpus))}
-    own = SiteWriter(root)
+    topics = hashlib.blake2b(repr(search.topics).encode(), digest_size=20).digest()
+    key = fingerprint((search.code, prefix, topics, search.corpus_digest), {})
+    blocks = {path: papers_fingerprint(search.code, digests, path.encode() + topics, (paper.slug for paper in block))
+              for path, block in doc_blocks(papers)}
+    own = SiteWriter(search.root)
 
     def expected(path: str) -> bytes:
         return blocks.get(path[len(prefix):], key)
 
     def current(path: str) -> bool:
-        return inputs.previous.get(path) == expected(path) and own.has(path)
+        return search.previous.get(path) == expected(path) and own.has(path)
 
     page = output_file(prefix)  # the search page lives in search/ too, with a fingerprint of its own
-    previous = [path for path in inputs.previous if path.startswith(prefix) and path != page]
+    previous = [path for path in search.previous if path != page]
     if not (previous and all(map(current, previous))):
-        write_search_index(corpus, site, own, cache, current={path for path in blocks if current(prefix + path)})
+        cache = IndexCache(search_cache_paths(search.root), search.code, digests)
+        write_search_index(papers, search.topics, own, cache, current={path for path in blocks if current(prefix + path)},
+                           texts_done=texts_done)
         previous = sorted(own.paths)
     return SideOutput(previous, own.written, {path: expected(path) for path in previous})
 

@@ -279,25 +279,57 @@ def _wait_until(condition, seconds: float = 10.0) -> None:
         time.sleep(0.01)
 
 
+def _ended(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
 def test_a_background_process_ends_when_its_work_is_done_not_when_its_result_is_asked() -> None:
     """It would otherwise hold its memory (680 MB in a big build) until the build asked."""
-    work = Background(lambda: (os.getpid(), "done"), jobs=2)
+    work = Background(lambda argument: (os.getpid(), argument), jobs=2)
     child = work._process.pid
-    assert child != os.getpid()
+    assert child != os.getpid() and Background.running() == 0  # waiting for its argument is not work
+    work.start("the papers")
     _wait_until(lambda: Background.running() == 0)
-    _wait_until(lambda: not Path(f"/proc/{child}").exists()
-                or "zombie" in Path(f"/proc/{child}/status").read_text())
-    assert work.result() == (child, "done")
+    _wait_until(lambda: _ended(child))
+    assert work.result() == (child, "the papers")
+
+
+def test_a_background_process_is_forked_when_made_and_sees_only_its_argument() -> None:
+    """Forked before the papers are read, it holds none of what this process makes later."""
+    later: list[str] = []
+    work = Background(lambda argument: (argument, list(later)), jobs=2)
+    later.append("made after the fork")
+    work.start(["sent"])
+    assert work.result() == (["sent"], [])
+
+
+def test_a_background_process_not_given_its_argument_ends() -> None:
+    """A build that needs no search index, or fails first, leaves no process behind; nor does
+    a parent that dies: its closed end of the inbox is the sign."""
+    unwanted = Background(lambda argument: argument, jobs=2)
+    child = unwanted._process.pid
+    unwanted._inbox.close()  # as if this process had died: no terminate, the child sees it alone
+    unwanted._process.join(timeout=20)
+    assert unwanted._process.exitcode == 0
+    with pytest.raises(InputError):
+        with Background(lambda argument: argument, jobs=2) as failed:
+            child = failed._process.pid
+            raise InputError("bad line", Path("papers/x.md"), 3)
+    _wait_until(lambda: _ended(child))
 
 
 def test_an_error_in_the_background_reaches_the_caller_and_a_lost_process_is_an_error() -> None:
-    def fail() -> None:
-        raise InputError("bad line", Path("papers/x.md"), 3)
+    def fail(argument: str) -> None:
+        raise InputError(argument, Path("papers/x.md"), 3)
 
+    failing = Background(fail, jobs=2)
+    failing.start("bad line")
     with pytest.raises(InputError, match="bad line"):
-        Background(fail, jobs=2).result()
+        failing.result()
+    lost = Background(lambda argument: os._exit(3), jobs=2)
+    lost.start(None)
     with pytest.raises(RuntimeError, match="without a result"):
-        Background(lambda: os._exit(3), jobs=2).result()
+        lost.result()
     assert Background.running() == 0
 
 
@@ -305,7 +337,8 @@ def test_workers_wait_for_a_background_process_to_leave_its_core() -> None:
     """With two cores and the search index building on one, pages render in this process
     alone, and a worker joins once the other core is free: never three copies of the papers."""
     release = multiprocessing.get_context("fork").Event()
-    side = Background(lambda: release.wait(30), jobs=2)
+    side = Background(lambda seconds: release.wait(seconds), jobs=2)
+    side.start(30)
     parent = os.getpid()
 
     def work(start: int, end: int) -> int:

@@ -3,9 +3,11 @@ escaping, and BM25F order. (The browser side is tests/test_search_browser.py.)""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from paperroute import search
 from paperroute.corpus import build_corpus
 from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter
-from paperroute.config import SiteConfig
+from paperroute.packed import PackedPapers
 
 TOPICS = [Topic("compression", "Compression"), Topic("training", "Training"), Topic("reasoning", "Reasoning")]
 HOSTILE_TITLE = '<img src=x onerror=alert(1)> "Quoted" \\ back\\slash \u2028line\x07bell </script>'
@@ -191,9 +193,9 @@ def test_the_same_papers_give_the_same_bytes(tmp_path: Path) -> None:
     assert index_files(papers) == index_files(list(reversed(papers)))
     corpus = build_corpus(papers, TOPICS)
     first = SiteWriter(tmp_path)
-    search.write_search_index(corpus, SiteConfig(), first)
+    search.write_search_index(search.doc_ids(corpus), corpus.topics, first)
     second = SiteWriter(tmp_path)
-    search.write_search_index(corpus, SiteConfig(), second)
+    search.write_search_index(search.doc_ids(corpus), corpus.topics, second)
     assert first.written > 0 and second.written == 0 and second.unchanged == first.written
     assert all(path.startswith("search/") for path in first.paths)
 
@@ -392,3 +394,56 @@ def test_impacts_follow_the_bm25f_formula() -> None:
     tf = (search.TITLE_WEIGHT * 1 / title_norm + search.AUTHORS_WEIGHT * 1 + search.ABSTRACT_WEIGHT * 1 / abstract_norm)
     expected = round(tf * (search.K1 + 1) / (tf + search.K1) * search.IMPACT_LEVELS / (search.K1 + 1))
     assert dict((doc, impact) for impact, doc in all_postings(files, "alpha"))[0] == expected
+
+
+def packed(papers: list[Paper], digests: dict[str, bytes]) -> tuple[list, dict[str, bytes], Callable[[int], None], list]:
+    """`papers` packed and unpacked as the search process gets them, and the packed chunks
+    (watched: None once let go)."""
+    papers, digests, texts_done = PackedPapers(papers, digests).unpack()
+    chunks = texts_done.__self__._chunks
+    return papers, digests, texts_done, chunks
+
+
+def test_packed_papers_read_as_the_papers_and_let_their_texts_go(monkeypatch) -> None:
+    monkeypatch.setattr("paperroute.packed.TEXT_CHUNK", 3)
+    originals = numbered(7, authors=["Ada <Lovelace>", "B. \u2028Quote\""])
+    originals[2].title, originals[4].topics = HOSTILE_TITLE, []
+    digests = {paper.slug: paper.slug.encode() * 2 for paper in originals}
+    papers, unpacked_digests, texts_done, chunks = packed(originals, digests)
+    assert unpacked_digests == digests
+    for paper, original in zip(papers, originals):
+        assert (paper.slug, paper.date, paper.topics, paper.title, paper.authors, paper.abstract) == (
+            original.slug, original.date, original.topics, original.title, original.authors, original.abstract)
+    texts_done(5)  # papers 0-4: the first chunk (0-2) goes, the second (3-5) holds paper 5
+    assert chunks[0] is None and chunks[1] is not None and papers[5].title == originals[5].title
+    with pytest.raises(RuntimeError, match="paper 1 were read after"):
+        papers[1].title
+    texts_done(7)
+    assert chunks == [None, None, None]
+
+
+def test_an_index_of_packed_papers_is_the_same_and_reads_each_text_before_letting_it_go(tmp_path: Path, monkeypatch) -> None:
+    """The search process lets the texts go as it counts (a text read after would raise):
+    cold, and on a new day merged into the last postings."""
+    monkeypatch.setattr("paperroute.packed.TEXT_CHUNK", 4)
+    monkeypatch.setattr("paperroute.search._COUNT_CHUNK", 5)  # several rounds of counting
+    papers = numbered(30, abstract="Sparse attention for long context models.")
+    for number, paper in enumerate(papers):
+        paper.abstract += f" Variant{number % 7} of study {number}."
+    day = numbered(3)  # as long as every other paper: the averages stay, so the postings are merged
+    for number, paper in enumerate(day):
+        paper.slug, paper.date = f"new-{number}", dt.date(2026, 4, 1)
+        paper.abstract = f"Sparse attention for long context models. Novel{number} of study {number}."
+    digests = {paper.slug: paper.slug.encode() for paper in papers + day}
+    releases: list[list[int]] = []
+    for batch in (papers, papers + day):
+        ordered = search.doc_ids(build_corpus(batch, TOPICS))
+        unpacked, unpacked_digests, texts_done, chunks = packed(ordered, digests)
+        cache = search.IndexCache(cache_paths(tmp_path), b"code", unpacked_digests)
+        releases.append(calls := [])
+        files = dict(search.search_files(unpacked, TOPICS, cache, texts_done=lambda below: (calls.append(below), texts_done(below))))
+        assert files == index_files(batch)
+        assert chunks == [None] * len(chunks)
+    cold, new_day = releases
+    assert cold[0] < len(papers) and cold[-1] == len(papers)  # the first texts went before all were counted
+    assert new_day == [len(papers) + len(day)]  # merged: all go once the new papers are counted
