@@ -1,11 +1,13 @@
-"""Papers packed into a few bytes objects, for a forked process to read without copying ours.
+"""Papers packed into a few bytes objects, to be sent to the search index's process.
 
-A forked process shares its parent's memory until one of them writes to it, and CPython
-writes to every object it reads (its reference count). The search index's process read the
-100,000 papers of a build and so copied 350 MB of its parent's pages, 250 MB of them for
-slugs, dates and topics alone: the largest part of a build's peak memory. Packed (about
-0.4 s at 100,000 papers, in the parent), the papers cross as bytes; the process unpacks them
-into objects of its own and lets their texts go once it has read them.
+That process is forked at the start of a build, while the build is small
+(`parallel.Background`), so the papers have to be sent to it. Forked after they were read,
+it shared them with the build, but it kept every page that either process wrote afterwards,
+and CPython writes to every object it reads (its reference count): 600 MB at 100,000 papers,
+the largest part of a build's peak memory. Packed (0.3-0.4 s at 100,000 papers, in the
+build), the papers cross as about 110 MB of bytes; the process unpacks slugs, dates and
+topics into objects of its own, and the texts a chunk at a time as it reads them, letting
+each chunk go once it is counted.
 """
 
 from __future__ import annotations

@@ -680,9 +680,8 @@ def postings_by_term(papers: Sequence[IndexedPaper], cache: IndexCache | None = 
     # Every term's keys, best first: by term, then by key descending.
     if len(vocabulary) <= _MAX_TERMS:
         # As one integer each (`term_ordered`), sorted in place: a lexsort of 7.8 million took
-        # 4.1 s and an index array, this 0.9 s. Made and taken apart in place, so the sort
-        # is the only time the index holds more than one array of 8 bytes a posting (the most
-        # the search process held went from 448 to ... MB at 100,000 papers).
+        # 4.1 s and an index array, this 0.9 s. Made and taken apart in place: the arrays
+        # around the sort of 100,000 papers' postings went from about 220 MB to 155 MB.
         ordered = term_ordered(terms, keys)
         del terms, keys
         ordered.sort()
