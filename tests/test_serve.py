@@ -21,15 +21,24 @@ from paperroute.commands.serve import RELOAD_SCRIPT_PATH, WAIT_PATH, inject_relo
 STARTUP_SECONDS = 60
 
 
+def _interruptible() -> None:
+    """Give the server SIGINT's default action, as a terminal's Ctrl-C finds it. A test run
+    started in the background (`make test &`) ignores SIGINT, every child inherits that, and
+    Python then never raises KeyboardInterrupt: `stop()` would wait for a server that cannot hear it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Server:
     """`python build.py serve` in a child process, and its output line by line."""
 
-    def __init__(self, content: Path, out: Path, port: int):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    def __init__(self, content: Path, out: Path | None, port: int, temp: Path | None = None):
+        """Serves into `out`, or without one into a folder of its own under `temp`."""
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **({"TMPDIR": str(temp)} if temp else {})}
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "build.py"), "serve", "--content", str(content), "--out", str(out),
-             "--port", str(port)],
+            [sys.executable, str(ROOT / "build.py"), "serve", "--content", str(content),
+             *(["--out", str(out)] if out else []), "--port", str(port)],
             cwd=content.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=_interruptible,
         )
         self.url = f"http://127.0.0.1:{port}/"
         self.lines: queue.Queue[str] = queue.Queue()
@@ -55,9 +64,9 @@ class Server:
                 return line
         pytest.fail(f"serve never printed {prefix!r}; it printed {seen!r}")
 
-    def stop(self) -> tuple[int, str]:
+    def stop(self, how: signal.Signals = signal.SIGINT) -> tuple[int, str]:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(how)
         code = self.process.wait(timeout=30)
         rest = []
         while not self.lines.empty():
@@ -156,3 +165,19 @@ def test_a_busy_port_is_a_one_line_error(content: Path, tmp_path: Path) -> None:
             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.startswith("paperroute: error: cannot listen on 127.0.0.1:") and result.stderr.count("\n") == 1
+
+
+def test_kill_stops_the_server_and_removes_its_temporary_folder(content: Path, tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    running = Server(content, None, free_port(), temp=temp)
+    try:
+        running.wait_for("serving ")
+        (made,) = temp.glob("paperroute-serve-*")
+        assert (made / "index.html").is_file()
+        code, output = running.stop(signal.SIGTERM)
+        assert code == 0 and output.startswith("served http://127.0.0.1:")
+        assert not made.exists()
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
