@@ -72,6 +72,10 @@ class _Texts:
                 self._number, self._rows = -1, []
 
 
+def texts_kept(below: int) -> None:
+    """What lets texts go, for papers that hold their own: there is nothing to let go."""
+
+
 class PackedPapers:
     """Papers (in a given order) and their digests, packed in this process to be unpacked in
     another (`unpack`). With `pack=False` they are only held, for a search index made in
@@ -96,7 +100,7 @@ class PackedPapers:
         """The papers, their digests by slug, and what lets their texts go as they are read
         (`_Texts.release`). Once: the packed bytes go with it."""
         if self._papers is not None:
-            return self._papers, self._digests, lambda below: None
+            return self._papers, self._digests, texts_kept
         slugs, ordinals, topics, digests = pickle.loads(self._index)
         texts = _Texts(self._texts, len(slugs))
         self._index = self._texts = None

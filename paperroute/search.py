@@ -58,7 +58,7 @@ import numpy as np
 from paperroute.corpus import OTHER, Corpus
 from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter, write_atomic
-from paperroute.packed import PackedPaper
+from paperroute.packed import PackedPaper, texts_kept
 from paperroute.parallel import release_freed_memory
 from paperroute.text import clean_line
 from paperroute.urls import paper_path, relative, search_path
@@ -552,12 +552,8 @@ class IndexCache:
                      (postings.keys, postings.bounds, postings.lengths))
 
 
-def _texts_kept(below: int) -> None:
-    """The default `texts_done`: papers that hold their own texts have nothing to let go."""
-
-
 def _count_papers(vocabulary: _Vocabulary, papers: Sequence[IndexedPaper], todo: Sequence[int],
-                  lengths: np.ndarray, texts_done: Callable[[int], None] = _texts_kept) -> list[PairCounts]:
+                  lengths: np.ndarray, texts_done: Callable[[int], None] = texts_kept) -> list[PairCounts]:
     """Tokenise the papers numbered `todo` (their ids, ascending), a chunk at a time to bound
     the token arrays; their field lengths go into `lengths`. After each chunk, `texts_done`
     is told the ids below which no paper is left to read."""
@@ -573,7 +569,7 @@ def _count_papers(vocabulary: _Vocabulary, papers: Sequence[IndexedPaper], todo:
 
 
 def pair_counts(papers: Sequence[IndexedPaper], cache: IndexCache | None = None,
-                texts_done: Callable[[int], None] = _texts_kept) -> tuple[list[str], PairCounts, np.ndarray]:
+                texts_done: Callable[[int], None] = texts_kept) -> tuple[list[str], PairCounts, np.ndarray]:
     """The vocabulary (term by id), the pair counts of `papers` (ids in list order) and each
     paper's field lengths (rows by id). `texts_done(n)` is called as soon as no text of a
     paper numbered below n will be read again: the packed texts of 100,000 papers (100 MB)
@@ -668,7 +664,7 @@ def term_ordered(terms: np.ndarray, keys: np.ndarray, *, in_place: bool = False)
 
 
 def postings_by_term(papers: Sequence[IndexedPaper], cache: IndexCache | None = None,
-                     texts_done: Callable[[int], None] = _texts_kept) -> Postings:
+                     texts_done: Callable[[int], None] = texts_kept) -> Postings:
     """Every term's postings, computed from every pair's counts (`pair_counts`); a term the
     counts cache remembers from a paper that is gone has none. For `texts_done`, see
     `pair_counts`."""
@@ -715,7 +711,7 @@ def merge_postings(keys: np.ndarray, bounds: np.ndarray, new_terms: np.ndarray, 
 
 
 def extend_postings(previous: Postings, previous_digests: Sequence[bytes], papers: Sequence[IndexedPaper],
-                    digests: Mapping[str, bytes], texts_done: Callable[[int], None] = _texts_kept,
+                    digests: Mapping[str, bytes], texts_done: Callable[[int], None] = texts_kept,
                     ) -> tuple[Postings, np.ndarray] | None:
     """The postings of `papers` from the last index's, and the terms whose postings moved;
     None unless `papers` are the last index's papers (same digests, same ids) followed by
@@ -743,7 +739,7 @@ def extend_postings(previous: Postings, previous_digests: Sequence[bytes], paper
 
 
 def index_postings(papers: Sequence[IndexedPaper], cache: IndexCache | None,
-                   texts_done: Callable[[int], None] = _texts_kept) -> tuple[Postings, list[tuple[str, ...] | None]]:
+                   texts_done: Callable[[int], None] = texts_kept) -> tuple[Postings, list[tuple[str, ...] | None]]:
     """The postings of `papers`, and the encoded terms of the last index that are still right
     (by term id, None for the rest): merged into the last index's when only newer papers
     came (`extend_postings`), else computed whole (`postings_by_term`). For `texts_done`,
@@ -863,7 +859,7 @@ def doc_blocks(papers: Sequence[IndexedPaper]) -> Iterator[tuple[str, Sequence[I
 
 
 def search_files(papers: Sequence[IndexedPaper], topics: Sequence[Topic], cache: IndexCache | None = None,
-                 skip: Container[str] = frozenset(), texts_done: Callable[[int], None] = _texts_kept,
+                 skip: Container[str] = frozenset(), texts_done: Callable[[int], None] = texts_kept,
                  ) -> Iterator[tuple[str, str]]:
     """Every file of the index as (path under search/, JSON text), papers given oldest first,
     but the display blocks in `skip` (which the caller knows to be current: `doc_blocks`).
@@ -925,7 +921,7 @@ def search_files(papers: Sequence[IndexedPaper], topics: Sequence[Topic], cache:
 
 def write_search_index(papers: Sequence[IndexedPaper], topics: Sequence[Topic], writer: SiteWriter,
                        cache: IndexCache | None = None, current: Collection[str] = frozenset(),
-                       texts_done: Callable[[int], None] = _texts_kept) -> None:
+                       texts_done: Callable[[int], None] = texts_kept) -> None:
     """Write search/*.json for `papers` (oldest first: `doc_ids`) through the build's writer;
     display blocks in `current` (paths under search/) are claimed as they are."""
     for path in current:

@@ -165,10 +165,6 @@ def watch_and_rebuild(paths: list[Path], rebuild: Callable[[], None], stop: thre
             rebuild()
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     if not args.content.is_dir():
         raise InputError("no content store here (ingest a source first, or pass --content DIR)", args.content)
@@ -211,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"serving {url} ({report.pages:,} pages from {report.papers:,} papers); "
               f"watching {', '.join(str(path) for path in watched)}; Ctrl-C to stop", flush=True)
         # `kill` (a process manager's stop) ends it the way Ctrl-C does: the temporary folder goes too.
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
