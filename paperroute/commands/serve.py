@@ -168,6 +168,9 @@ def watch_and_rebuild(paths: list[Path], rebuild: Callable[[], None], stop: thre
 def run(args: argparse.Namespace) -> int:
     if not args.content.is_dir():
         raise InputError("no content store here (ingest a source first, or pass --content DIR)", args.content)
+    # `kill` (a process manager's stop) ends it the way Ctrl-C does, the temporary folder with
+    # it; set first, as a kill may come the moment it says it is serving.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     base_config = load_config(args.config)
     generation = Generation()
     temporary = args.out is None
@@ -206,8 +209,6 @@ def run(args: argparse.Namespace) -> int:
         generation.advance()
         print(f"serving {url} ({report.pages:,} pages from {report.papers:,} papers); "
               f"watching {', '.join(str(path) for path in watched)}; Ctrl-C to stop", flush=True)
-        # `kill` (a process manager's stop) ends it the way Ctrl-C does: the temporary folder goes too.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
