@@ -107,7 +107,8 @@ def test_hostile_titles_are_ingested_as_text_inside_papers(tmp_path):
     result = run("ingest", str(capture), "--content", "content", "--date", "2026-03-12", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     files = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
-    assert sorted(files) == ["content/papers/2026-03-12/etc-passwd-script-alert-1-script.md", "content/topics.yaml", "hostile.txt"]
+    assert sorted(files) == [".content.storeindex", "content/papers/2026-03-12/etc-passwd-script-alert-1-script.md",
+                             "content/topics.yaml", "hostile.txt"]
     (paper,) = ContentStore(tmp_path / "content").load()
     assert paper.title == "../../etc/passwd: <script>alert(1)</script>"
     assert "<img src=x onerror=alert(1)>" in paper.abstract

@@ -1,6 +1,8 @@
 """The content store: file format, merge rules, idempotence, hand edits, atomic writes."""
 
 import datetime as dt
+import marshal
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from conftest import make_paper
 from paperroute.errors import InputError
 from paperroute.model import SourceRef
 from paperroute.store import ContentStore, merge_paper, parse_paper_file, render_paper_file
+from paperroute.storeindex import index_path
 
 
 def topics_none(paper):
@@ -117,7 +120,8 @@ def test_hostile_titles_never_escape_the_papers_folder(tmp_path):
     store = ContentStore(tmp_path / "content")
     store.merge([make_paper("../../etc/passwd: a study", topics=[]), make_paper("<script>x</script>", topics=[])], topics_none)
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert written == ["content/papers/2026-03-12/etc-passwd-a-study.md", "content/papers/2026-03-12/script-x-script.md"]
+    assert written == [".content.storeindex",  # the store's index (`storeindex`), beside it
+                       "content/papers/2026-03-12/etc-passwd-a-study.md", "content/papers/2026-03-12/script-x-script.md"]
     titles = {p.title for p in store.load()}
     assert titles == {"../../etc/passwd: a study", "<script>x</script>"}
 
@@ -127,3 +131,56 @@ def test_slug_collision_gets_a_stable_suffix(tmp_path):
     store.merge([make_paper("Same Slug", arxiv_id="1", topics=[]), make_paper("Same-Slug", arxiv_id="2", topics=[])], topics_none)
     slugs = sorted(p.slug for p in store.load())
     assert slugs[0] == "same-slug" and slugs[1].startswith("same-slug-") and len(slugs[1]) == len("same-slug-") + 8
+
+
+# ---------------------------------------------------------------- the store's index
+
+
+def _edit_keeping_stamp(path: Path, old: str, new: str) -> None:
+    """Change a file's bytes but not its size or mtime: what the index cannot see."""
+    assert len(old) == len(new)
+    stat = path.stat()
+    path.write_text(path.read_text().replace(old, new))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_the_index_stands_in_for_files_whose_stamp_did_not_change(tmp_path):
+    store = ContentStore(tmp_path / "content")
+    store.merge([make_paper("Alpha beta", topics=[])], topics_none)
+    path = tmp_path / "content/papers/2026-03-12/alpha-beta.md"
+    _edit_keeping_stamp(path, "title: Alpha beta", "title: Gamma beta")
+    # The index still knows the file by its old title, so the sighting finds it (and the file's
+    # own values win): the store was not read.
+    assert len(store.merge([make_paper("Alpha beta", topics=[])], topics_none).new) == 0
+    # A real edit moves the mtime: the file is read again, and the sighting is a new paper.
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    assert [p.title for p in store.merge([make_paper("Alpha beta", topics=[])], topics_none).new] == ["Alpha beta"]
+
+
+def test_a_damaged_or_missing_index_is_rebuilt_from_the_files(tmp_path):
+    store = ContentStore(tmp_path / "content")
+    store.merge([make_paper("Alpha", arxiv_id="2501.00001", topics=[])], topics_none)
+    index = index_path(tmp_path / "content")
+    for damage in (b"not an index", b"", None):
+        if damage is None:
+            index.unlink()
+        else:
+            index.write_bytes(damage)
+        report = store.merge([make_paper("Alpha, renamed", arxiv_id="2501.00001", topics=[])], topics_none)
+        assert (len(report.new), report.unchanged) == (0, 1)
+        assert marshal.loads(index.read_bytes())[2].keys() == {"2026-03-12/alpha.md"}
+
+
+def test_forgotten_files_free_their_slug_and_bad_files_still_fail(tmp_path):
+    store = ContentStore(tmp_path / "content")
+    store.merge([make_paper("Alpha", topics=[]), make_paper("Beta", topics=[])], topics_none)
+    (tmp_path / "content/papers/2026-03-12/alpha.md").unlink()
+    store.merge([make_paper("Gamma", topics=[])], topics_none)
+    entries = marshal.loads(index_path(tmp_path / "content").read_bytes())[2]
+    assert entries.keys() == {"2026-03-12/beta.md", "2026-03-12/gamma.md"}
+    assert [p.slug for p in store.merge([make_paper("Alpha", topics=[])], topics_none).new] == ["alpha"]
+    beta = tmp_path / "content/papers/2026-03-12/beta.md"
+    beta.write_text(beta.read_text().replace("date: 2026-03-12", "date: [oops"))
+    with pytest.raises(InputError) as err:
+        store.merge([make_paper("Delta", topics=[])], topics_none)
+    assert err.value.path == str(beta) and err.value.line == 4  # where YAML finds the list unclosed

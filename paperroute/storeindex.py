@@ -1,0 +1,118 @@
+"""Who is in the content store, without reading it: each paper file's identity keys.
+
+An ingest must find which stored paper a sighting is (by arXiv id, else by normalised
+title), and give a new paper a slug no other file has. At 100,000 papers, parsing every file
+for that took 5.7 s of a one-day ingest on two cores, for three short strings a file. So the
+store keeps, beside itself (`.content.storeindex` for `content/`), each file's slug, arXiv id
+and normalised title, keyed by its size and mtime like the build state: a file written or
+edited since is parsed again, a file gone is forgotten, and an index that is unreadable or
+from other code is ignored and rebuilt. A cache can make an ingest faster, never wrong.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from paperroute.model import Paper
+from paperroute.output import write_atomic
+from paperroute.parallel import map_ranges
+from paperroute.text import normalise_title
+
+# Bump when an entry's layout changes; a change to the package is caught by `code_digest`.
+INDEX_VERSION = 1
+# Below this many files to parse, forking workers costs more than it saves.
+PARALLEL_PARSE_MIN = 2000
+
+
+class Identity(NamedTuple):
+    """What names one stored paper: its file (relative to papers/), slug and identity keys.
+    A tuple, not a dataclass: 100,000 frozen dataclasses took 0.25 s to make."""
+
+    file: str
+    slug: str
+    arxiv_id: str | None
+    title_key: str  # `normalise_title` of its title
+
+
+def identity_keys(paper: Paper) -> tuple[str, str | None, str]:
+    """An `Identity` but its file: what the index holds for a paper, after the file's stamp."""
+    return paper.slug, paper.arxiv_id, normalise_title(paper.title)
+
+
+def index_path(content_dir: Path) -> Path:
+    content_dir = Path(content_dir).resolve()
+    return content_dir.parent / f".{content_dir.name}.storeindex"
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
+
+
+class StoreIndex:
+    """The identities of the files under `papers_dir`, read from the index where their stamps
+    match and parsed (`parse(path) -> Paper`, which raises `InputError`) where they do not."""
+
+    def __init__(self, content_dir: Path, papers_dir: Path, parse: Callable[[Path], Paper]):
+        self.path = index_path(content_dir)
+        self.papers_dir = papers_dir
+        self._parse = parse
+        # file → (size, mtime_ns, slug, arxiv_id, title_key), as the index file holds them
+        self._entries: dict[str, tuple] = {}
+        self._changed = False
+
+    def identities(self, files: list[str]) -> list[Identity]:
+        """Every file's identity, in the order given (paths under `papers_dir`)."""
+        known = self._read()
+        prefix = len(str(self.papers_dir)) + 1
+        stamps = [(path, path[prefix:], _stamp(path)) for path in files]
+        todo = [(path, file, stamp) for path, file, stamp in stamps if known.get(file, ())[:2] != stamp]
+
+        def parse_range(start: int, end: int) -> list[tuple[str, str | None, str]]:
+            # Identities, not papers, come back from a worker: a tenth of the bytes to pickle.
+            return [identity_keys(self._parse(Path(path))) for path, _, _ in todo[start:end]]
+
+        batches = map_ranges(parse_range, len(todo), chunk=500, min_parallel=PARALLEL_PARSE_MIN,
+                             label="reading the store", quiet=True)
+        parsed = [keys for batch in batches for keys in batch]
+        for (_, file, stamp), keys in zip(todo, parsed):
+            known[file] = (*stamp, *keys)
+        self._changed = bool(todo) or len(known) != len(stamps)
+        self._entries = {file: known[file] for _, file, _ in stamps}
+        return [Identity(file, *self._entries[file][2:]) for _, file, _ in stamps]
+
+    def written(self, path: Path, paper: Paper) -> None:
+        """Record a file this process has just written, so the next ingest need not parse it."""
+        file = str(path)[len(str(self.papers_dir)) + 1:]
+        self._entries[file] = (*_stamp(str(path)), *identity_keys(paper))
+        self._changed = True
+
+    def removed(self, path: Path) -> None:
+        self._changed |= self._entries.pop(str(path)[len(str(self.papers_dir)) + 1:], None) is not None
+
+    def save(self) -> None:
+        """Write the index if it changed; a folder that cannot be written only costs speed."""
+        if not self._changed:
+            return
+        try:
+            write_atomic(self.path, marshal.dumps((INDEX_VERSION, _code(), self._entries)))
+        except OSError:
+            return
+        self._changed = False
+
+    def _read(self) -> dict[str, tuple]:
+        try:
+            version, code, entries = marshal.loads(self.path.read_bytes())
+        except (OSError, EOFError, ValueError, TypeError):
+            return {}
+        return entries if version == INDEX_VERSION and code == _code() and isinstance(entries, dict) else {}
+
+
+def _code() -> bytes:
+    """The package's digest: the title keys and parsing depend on it."""
+    from paperroute.buildstate import code_digest
+
+    return code_digest()
