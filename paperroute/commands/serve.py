@@ -207,9 +207,9 @@ def run(args: argparse.Namespace) -> int:
         with building:
             report = build_site(args.content, out_dir, config, quiet=args.quiet)
         generation.advance()
-        print(f"serving {url} ({report.pages:,} pages from {report.papers:,} papers); "
-              f"watching {', '.join(str(path) for path in watched)}; Ctrl-C to stop", flush=True)
-        try:
+        try:  # from the line that says it is serving: a kill may come the moment it is printed
+            print(f"serving {url} ({report.pages:,} pages from {report.papers:,} papers); "
+                  f"watching {', '.join(str(path) for path in watched)}; Ctrl-C to stop", flush=True)
             server.serve_forever()
         except KeyboardInterrupt:
             pass
