@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from paperroute.model import Day, Paper, Topic
 
@@ -59,15 +60,21 @@ def build_corpus(papers: list[Paper], taxonomy: list[Topic]) -> Corpus:
         for slug in paper.topics or [OTHER.slug]:
             by_topic.setdefault(slug, []).append(paper)
 
-    known = [t for t in taxonomy if t.slug != OTHER.slug]
-    known_slugs = {t.slug for t in known}
-    extra = [Topic(slug=s, name=s.replace("-", " ").title()) for s in sorted(by_topic) if s not in known_slugs and s != OTHER.slug]
-    topics = known + extra + ([OTHER] if OTHER.slug in by_topic else [])
     return Corpus(
         days=days,
-        topics=topics,
+        topics=topics_in_use(by_topic, taxonomy),
         papers=ordered,
         by_slug={p.slug: p for p in ordered},
         by_topic=by_topic,
         by_date={day.date: day for day in days},
     )
+
+
+def topics_in_use(slugs: Iterable[str], taxonomy: list[Topic]) -> list[Topic]:
+    """The taxonomy's topics, then slugs papers use that it lacks (hand edits), then `other`
+    if a paper has no topic: the order every output lists topics in."""
+    used = set(slugs)
+    known = [t for t in taxonomy if t.slug != OTHER.slug]
+    known_slugs = {t.slug for t in known}
+    extra = [Topic(slug=s, name=s.replace("-", " ").title()) for s in sorted(used) if s not in known_slugs and s != OTHER.slug]
+    return known + extra + ([OTHER] if OTHER.slug in used else [])

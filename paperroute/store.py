@@ -23,7 +23,7 @@ from paperroute.frontmatter import read_canonical
 from paperroute.parallel import map_ranges
 from paperroute.model import CORE_FIELDS, Paper, SourceRef
 from paperroute.output import write_atomic
-from paperroute.storeindex import StoreIndex
+from paperroute.storeindex import Identity, StoreIndex
 from paperroute.text import normalise_title, slugify
 
 class _FrontMatterLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -296,6 +296,20 @@ class ContentStore:
                              label="reading the store", quiet=True)
         return [paper for batch in batches for paper in batch]
 
+    def index(self) -> StoreIndex:
+        """Who is in the store without reading it (`storeindex`)."""
+        return StoreIndex(self.root, self.papers_dir, read_paper_file)
+
+    def identities(self) -> list[Identity]:
+        """Every paper file's identity, date and topics, in `paper_files` order, from the index."""
+        index = self.index()
+        identities = index.identities(self.paper_files())
+        index.save()
+        return identities
+
+    def read(self, identity: Identity) -> Paper:
+        return read_paper_file(self.papers_dir / identity.file)
+
     def merge(self, sightings: list[Paper], assign_topics) -> MergeReport:
         """Merge parsed sightings into the store and write what changed.
 
@@ -303,7 +317,7 @@ class ContentStore:
         already have topics keep them, so a person's choice is never undone. Stored papers are
         known by their identities (`storeindex`) and read only when a sighting is theirs.
         """
-        index = StoreIndex(self.root, self.papers_dir, read_paper_file)
+        index = self.index()
         identities = index.identities(self.paper_files())
         files_by_slug = {identity.slug: identity.file for identity in identities}
         slugs = set(files_by_slug)

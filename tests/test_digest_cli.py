@@ -23,6 +23,7 @@ from conftest import free_port, make_paper, write_store
 from paperroute.commands.digest import plan_digest
 from paperroute.config import load_config
 from paperroute.digest.ledger import SENDING, SENT, Ledger
+from paperroute.errors import InputError
 from test_digest_send import RecordingServer, smtp_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,3 +270,21 @@ def test_smtp_connections_out_of_range_is_one_line(tmp_path):
     result = run_digest("--send", cwd=project)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == "paperroute: error: paperroute.yaml: smtp.connections: must be 1 to 16\n"
+
+
+def test_a_day_is_its_papers_dates_and_hand_edits_are_seen_by_the_next_digest(tmp_path):
+    """The digest reads one day's files through the store's index (`storeindex`): a paper's
+    day is its front matter's, not its folder's, and an edit after the index was made counts."""
+    project = write_project(tmp_path, free_port(), "- email: a@example.org\n  topics: [hand-made]\n")
+    config = load_config(project / "paperroute.yaml")
+    with pytest.raises(InputError, match="unknown topic 'hand-made'"):
+        plan_digest(project / "content", None, project / "subscribers.yaml", config)
+    # By hand: the older paper moves to a later day and gets a topic of its own; its file stays.
+    path = project / "content/papers/2026-03-11/an-older-paper-on-code-review.md"
+    path.write_text(path.read_text().replace("date: 2026-03-11", "date: 2026-03-13").replace("- code", "- hand-made"))
+    plan = plan_digest(project / "content", None, project / "subscribers.yaml", config)
+    assert plan.edition.date == dt.date(2026, 3, 13)
+    assert plan.edition.total == 1
+    assert [(subscriber.email, [paper.title for paper in papers]) for subscriber, papers in plan.recipients(quiet=True)] \
+        == [("a@example.org", ["An Older Paper on Code Review"])]
+    assert plan_digest(project / "content", dt.date(2026, 3, 11), project / "subscribers.yaml", config).edition.total == 0
