@@ -116,6 +116,6 @@ class StoreIndex:
 
 def _code() -> bytes:
     """The package's digest: the title keys and parsing depend on it."""
-    from paperroute.buildstate import code_digest
+    from paperroute.buildstate import code_digest  # here: buildstate brings numpy, which ingest does not need
 
     return code_digest()
