@@ -167,7 +167,8 @@ def test_a_busy_port_is_a_one_line_error(content: Path, tmp_path: Path) -> None:
     assert result.stderr.startswith("paperroute: error: cannot listen on 127.0.0.1:") and result.stderr.count("\n") == 1
 
 
-def test_kill_stops_the_server_and_removes_its_temporary_folder(content: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP], ids=["kill", "terminal closed"])
+def test_kill_stops_the_server_and_removes_its_temporary_folder(content: Path, tmp_path: Path, how: signal.Signals) -> None:
     temp = tmp_path / "temp"
     temp.mkdir()
     running = Server(content, None, free_port(), temp=temp)
@@ -175,7 +176,7 @@ def test_kill_stops_the_server_and_removes_its_temporary_folder(content: Path, t
         running.wait_for("serving ")
         (made,) = temp.glob("paperroute-serve-*")
         assert (made / "index.html").is_file()
-        code, output = running.stop(signal.SIGTERM)
+        code, output = running.stop(how)
         assert code == 0 and output.startswith("served http://127.0.0.1:")
         assert not made.exists()
     finally:

@@ -168,9 +168,11 @@ def watch_and_rebuild(paths: list[Path], rebuild: Callable[[], None], stop: thre
 def run(args: argparse.Namespace) -> int:
     if not args.content.is_dir():
         raise InputError("no content store here (ingest a source first, or pass --content DIR)", args.content)
-    # `kill` (a process manager's stop) ends it the way Ctrl-C does, the temporary folder with
-    # it; set first, as a kill may come the moment it says it is serving.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # `kill` (a process manager's stop) and a closed terminal (SIGHUP) end it the way Ctrl-C
+    # does, the temporary folder with it; set first, as one may come the moment it says it is serving.
+    for stop_signal in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if stop_signal is not None:
+            signal.signal(stop_signal, signal.default_int_handler)
     base_config = load_config(args.config)
     generation = Generation()
     temporary = args.out is None
