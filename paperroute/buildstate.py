@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from paperroute.model import Paper, SourceRef
 from paperroute.related import RelatedPapers, TermCounts, TermVector, TermVocabulary
 from paperroute.output import write_atomic
-from paperroute.parallel import map_ranges
+from paperroute.parallel import parse_each
 
 # Bump when the state's layout changes; code and template changes are caught by `code_digest`.
 STATE_VERSION = 3
@@ -301,10 +301,6 @@ def _parse_file(path: Path, terms_of: Callable[[Paper], TermCounts]) -> tuple[by
     return hashlib.blake2b(data + path.stem.encode(), digest_size=16).digest(), paper, terms_of(paper)
 
 
-# Below this many files to parse, starting worker processes costs more than it saves.
-PARALLEL_PARSE_MIN = 2000
-
-
 def load_papers(files: list[str], state: BuildState, terms_of: Callable[[Paper], TermCounts], *,
                 quiet: bool = False, jobs: int | None = None) -> list[ParsedFile]:
     """Every paper file parsed, reusing the state's record for files whose size and mtime match.
@@ -323,12 +319,7 @@ def load_papers(files: list[str], state: BuildState, terms_of: Callable[[Paper],
         else:
             todo.append((key, stat.st_size, stat.st_mtime_ns))
 
-    def parse_range(start: int, end: int) -> list[tuple[bytes, Paper, TermCounts]]:
-        return [_parse_file(Path(path), terms_of) for path, _, _ in todo[start:end]]
-
-    batches = map_ranges(parse_range, len(todo), chunk=500, min_parallel=PARALLEL_PARSE_MIN,
-                         label="parsing", quiet=quiet, jobs=jobs)
-    parsed = [item for batch in batches for item in batch]
+    parsed = parse_each(lambda item: _parse_file(Path(item[0]), terms_of), todo, label="parsing", quiet=quiet, jobs=jobs)
     for (key, size, mtime_ns), (digest, paper, counts) in zip(todo, parsed):
         keep[key] = ParsedFile(size, mtime_ns, digest, paper, state.vocabulary.vector(counts))
     # A folder with a file parsed or gone is marshalled anew when the state is saved.

@@ -21,7 +21,7 @@ import multiprocessing.process
 import os
 import threading
 from contextlib import contextmanager
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 from paperroute.progress import progress_bar
 
@@ -30,6 +30,10 @@ R = TypeVar("R")
 
 # A worker per core, up to this many: past it, the disk and the parent's merging are the limit.
 MAX_WORKERS = 8
+# Below this many files to parse, starting worker processes costs more than it saves.
+PARALLEL_PARSE_MIN = 2000
+# Files parsed per range a process claims.
+PARSE_CHUNK = 500
 
 # The work of the pool being started; set in the parent just around the fork, so each worker
 # holds its own copy of it.
@@ -176,6 +180,18 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
                 yield from ready()
             collect(wait=True)
             yield from ready()
+
+
+def parse_each(parse: Callable[[A], R], items: Sequence[A], *, label: str, quiet: bool = False,
+               jobs: int | None = None) -> list[R]:
+    """`parse` of each item (a file to read), in order: split over the cores (`map_ranges`)
+    when there are many, as the build state, the store and its index all read theirs."""
+    def parse_range(start: int, end: int) -> list[R]:
+        return [parse(item) for item in items[start:end]]
+
+    batches = map_ranges(parse_range, len(items), chunk=PARSE_CHUNK, min_parallel=PARALLEL_PARSE_MIN,
+                         label=label, quiet=quiet, jobs=jobs)
+    return [result for batch in batches for result in batch]
 
 
 def _run_and_send(work: Callable[[A], object], inbox: multiprocessing.connection.Connection,

@@ -20,7 +20,7 @@ import yaml
 
 from paperroute.errors import InputError
 from paperroute.frontmatter import read_canonical
-from paperroute.parallel import map_ranges
+from paperroute.parallel import parse_each
 from paperroute.model import CORE_FIELDS, Paper, SourceRef
 from paperroute.output import write_atomic
 from paperroute.storeindex import Identity, StoreIndex
@@ -50,9 +50,6 @@ class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[mi
 
 # How much a format knows: a richer source's title, abstract and authors replace a poorer one's.
 SOURCE_RICHNESS = {"capture": 1, "html": 2, "hf": 3, "arxiv": 4}
-
-# Below this many paper files the store is read in this process (forking would cost more).
-PARALLEL_LOAD_MIN = 2000
 
 _DATE_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -284,17 +281,10 @@ class ContentStore:
     def load(self) -> list[Paper]:
         """Read every paper; the first bad file stops the load with its name and line.
 
-        A big store is read by forked workers (`parallel.map_ranges`). An ingest does not come
+        A big store is read by forked workers (`parallel.parse_each`). An ingest does not come
         here: it finds stored papers by their identities (`merge`, `storeindex`).
         """
-        files = self.paper_files()
-
-        def parse_range(start: int, end: int) -> list[Paper]:
-            return [read_paper_file(path) for path in map(Path, files[start:end])]
-
-        batches = map_ranges(parse_range, len(files), chunk=500, min_parallel=PARALLEL_LOAD_MIN,
-                             label="reading the store", quiet=True)
-        return [paper for batch in batches for paper in batch]
+        return parse_each(read_paper_file, list(map(Path, self.paper_files())), label="reading the store", quiet=True)
 
     def index(self) -> StoreIndex:
         """Who is in the store without reading it (`storeindex`)."""
@@ -307,8 +297,9 @@ class ContentStore:
         index.save()
         return identities
 
-    def read(self, identity: Identity) -> Paper:
-        return read_paper_file(self.papers_dir / identity.file)
+    def read(self, file: str) -> Paper:
+        """The paper in `file` (an `Identity.file`: its path under papers/)."""
+        return read_paper_file(self.papers_dir / file)
 
     def merge(self, sightings: list[Paper], assign_topics) -> MergeReport:
         """Merge parsed sightings into the store and write what changed.
@@ -334,7 +325,7 @@ class ContentStore:
             if not isinstance(found, str):
                 return found
             if found not in read:
-                read[found] = read_paper_file(self.papers_dir / found)
+                read[found] = self.read(found)
             return read[found]
 
         def find(sighting: Paper) -> Paper | None:

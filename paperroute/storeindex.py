@@ -19,13 +19,11 @@ from typing import Callable, NamedTuple
 
 from paperroute.model import Paper
 from paperroute.output import write_atomic
-from paperroute.parallel import map_ranges
+from paperroute.parallel import parse_each
 from paperroute.text import normalise_title
 
 # Bump when an entry's layout changes; a change to the package is caught by `code_digest`.
 INDEX_VERSION = 2
-# Below this many files to parse, forking workers costs more than it saves.
-PARALLEL_PARSE_MIN = 2000
 
 
 class Identity(NamedTuple):
@@ -70,17 +68,11 @@ class StoreIndex:
     def identities(self, files: list[str]) -> list[Identity]:
         """Every file's identity, in the order given (paths under `papers_dir`)."""
         known = self._read()
-        prefix = len(str(self.papers_dir)) + 1
-        stamps = [(path, path[prefix:], _stamp(path)) for path in files]
+        stamps = [(path, self._file(path), _stamp(path)) for path in files]
         todo = [(path, file, stamp) for path, file, stamp in stamps if known.get(file, ())[:2] != stamp]
-
-        def parse_range(start: int, end: int) -> list[tuple]:
-            # Identities, not papers, come back from a worker: a tenth of the bytes to pickle.
-            return [identity_keys(self._parse(Path(path))) for path, _, _ in todo[start:end]]
-
-        batches = map_ranges(parse_range, len(todo), chunk=500, min_parallel=PARALLEL_PARSE_MIN,
-                             label="reading the store", quiet=True)
-        parsed = [keys for batch in batches for keys in batch]
+        # Identities, not papers, come back from a worker: a tenth of the bytes to pickle.
+        parsed = parse_each(lambda item: identity_keys(self._parse(Path(item[0]))), todo, label="reading the store",
+                            quiet=True)
         for (_, file, stamp), keys in zip(todo, parsed):
             known[file] = (*stamp, *keys)
         self._changed = bool(todo) or len(known) != len(stamps)
@@ -89,12 +81,15 @@ class StoreIndex:
 
     def written(self, path: Path, paper: Paper) -> None:
         """Record a file this process has just written, so the next ingest need not parse it."""
-        file = str(path)[len(str(self.papers_dir)) + 1:]
-        self._entries[file] = (*_stamp(str(path)), *identity_keys(paper))
+        self._entries[self._file(path)] = (*_stamp(str(path)), *identity_keys(paper))
         self._changed = True
 
     def removed(self, path: Path) -> None:
-        self._changed |= self._entries.pop(str(path)[len(str(self.papers_dir)) + 1:], None) is not None
+        self._changed |= self._entries.pop(self._file(path), None) is not None
+
+    def _file(self, path: str | Path) -> str:
+        """A paper file's name in the index: its path under papers/."""
+        return str(path)[len(str(self.papers_dir)) + 1:]
 
     def save(self) -> None:
         """Write the index if it changed; a folder that cannot be written only costs speed."""

@@ -183,7 +183,7 @@ def test_forked_workers_build_the_same_bytes_as_one_process(tmp_path: Path, monk
     content = tmp_path / "content"
     write_store(content, papers(4))
     serial = build_site(content, tmp_path / "serial", CONFIG, quiet=True)
-    monkeypatch.setattr("paperroute.buildstate.PARALLEL_PARSE_MIN", 1)
+    monkeypatch.setattr("paperroute.parallel.PARALLEL_PARSE_MIN", 1)
     monkeypatch.setattr("paperroute.site.PARALLEL_RENDER_MIN", 1)
     monkeypatch.setattr("paperroute.site.RENDER_CHUNK", 3)
     monkeypatch.setattr("paperroute.site.PARALLEL_SEARCH_MIN", 1)
@@ -200,7 +200,7 @@ def test_a_bad_file_found_by_a_worker_names_its_file_and_line(tmp_path: Path, mo
     write_store(content, papers(2))
     bad = next((content / "papers" / "2026-03-02").glob("*.md"))
     bad.write_text(bad.read_text().replace("date: 2026-03-02", "date: 2026-02-30"), encoding="utf-8")
-    monkeypatch.setattr("paperroute.buildstate.PARALLEL_PARSE_MIN", 1)
+    monkeypatch.setattr("paperroute.parallel.PARALLEL_PARSE_MIN", 1)
     monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
     with pytest.raises(InputError) as error:
         build_site(content, tmp_path / "site", CONFIG, quiet=True)

@@ -24,7 +24,7 @@ from typing import Hashable, Iterator
 
 from paperroute.commands.ingest import iso_date
 from paperroute.config import DEFAULT_CONFIG_FILE, Config, load_config
-from paperroute.corpus import OTHER, build_corpus, topics_in_use
+from paperroute.corpus import OTHER, day_order, topics_in_use
 from paperroute.digest.compose import DigestEdition
 from paperroute.digest.ledger import Ledger
 from paperroute.digest.send import Delivery, DeliveryReport, Message, SmtpMailer, deliver
@@ -108,8 +108,8 @@ def load_day(content_dir: Path, date: dt.date | None) -> tuple[Day, list[Topic],
             raise InputError("the content store has no papers yet", content_dir)
         date = dt.date.fromordinal(max(identity.date for identity in identities))
     ordinal = date.toordinal()
-    papers = [store.read(identity) for identity in identities if identity.date == ordinal]
-    day = build_corpus(papers, []).by_date.get(date) or Day(date=date, papers=[])
+    papers = [store.read(identity.file) for identity in identities if identity.date == ordinal]
+    day = Day(date=date, papers=sorted(papers, key=day_order))
     topics = topics_in_use((slug for identity in identities for slug in identity.topics or [OTHER.slug]),
                            load_topics(content_dir))
     return day, topics, {topic.slug for topic in topics} | {OTHER.slug}
