@@ -1,0 +1,70 @@
+"""Atomic output: a file is replaced whole or not at all, and unchanged bytes are not rewritten."""
+
+import os
+
+import pytest
+
+from paperroute.output import SiteWriter, write_atomic, write_if_changed
+
+
+def leftovers(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
+def test_write_atomic_makes_folders_and_writes_chunks(tmp_path):
+    target = tmp_path / "a" / "b" / "index.html"
+    write_atomic(target, [b"<p>", "é".encode(), b"</p>"])
+    assert target.read_bytes() == "<p>é</p>".encode()
+    write_atomic(str(target), b"x" * 300_000)  # a string path, and more than one write's worth
+    assert target.read_bytes() == b"x" * 300_000
+    assert leftovers(target.parent) == []
+
+
+def test_a_failure_while_writing_keeps_the_old_file_and_no_temporary(tmp_path):
+    target = tmp_path / "feed.xml"
+    target.write_bytes(b"old")
+
+    def chunks():
+        yield b"half of the new"
+        raise RuntimeError("the disk is full")
+
+    with pytest.raises(RuntimeError):
+        write_atomic(target, chunks())
+    assert target.read_bytes() == b"old"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_crashed_writers_temporary_with_our_pid_is_replaced(tmp_path):
+    target = tmp_path / "index.html"
+    stale = tmp_path / f".index.html.{os.getpid()}.tmp"
+    stale.write_bytes(b"left by a crash")
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert leftovers(tmp_path) == []
+
+
+def test_without_make_parents_a_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "missing" / "file", b"x", make_parents=False)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_unchanged_bytes_are_not_rewritten(tmp_path):
+    target = tmp_path / "page" / "index.html"
+    assert write_if_changed(target, "<p>one</p>") is True
+    before = os.stat(target)
+    assert write_if_changed(target, "<p>one</p>") is False
+    after = os.stat(target)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert write_if_changed(target, "<p>two</p>") is True  # same length, other bytes
+    assert target.read_text() == "<p>two</p>"
+
+
+def test_site_writer_counts_and_claims(tmp_path):
+    writer = SiteWriter(tmp_path)
+    assert writer.write("papers/x/index.html", "a") is True
+    assert SiteWriter(tmp_path).write("papers/x/index.html", "a") is False
+    assert (tmp_path / "papers" / "x" / "index.html").read_text() == "a"
+    with pytest.raises(ValueError):
+        writer.write("papers/x/index.html", "b")
+    assert (writer.written, writer.unchanged, writer.has("papers/x/index.html")) == (1, 0, True)
