@@ -77,6 +77,20 @@ def test_hyphens_split_and_plurals_fold() -> None:
     assert singular("loss") == "loss" and singular("corpus") == "corpus" and singular("analysis") == "analysis"
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aZ09 -_.,'\n", max_size=60), st.text(alphabet="aZ09 -_.,'\n", max_size=60))
+def test_ascii_text_gives_the_terms_of_the_general_tokenizer(title: str, abstract: str) -> None:
+    """ASCII takes a fast path; an "é" (a word of no letter a-z) sends the same words the
+    general way, so both must count the same terms: "4bit" is "bit", "2024" is nothing."""
+    fast = paper_terms(make_paper(title or "x", abstract=abstract))
+    general = paper_terms(make_paper(f"{title or 'x'} é", abstract=f"{abstract} é"))
+    assert fast == general
+
+
+def test_leading_digits_are_not_part_of_a_term() -> None:
+    counts = terms(make_paper("x", abstract="4bit GPT4o 2024 12ab3c llama2"))
+    assert set(counts) == {"bit", "gpt4o", "ab3c", "llama2"}
+
 def test_bounded_postings_still_find_near_duplicates() -> None:
     """With every term's list capped at 2 papers, a paper still finds its closest twin."""
     papers = clustered()
