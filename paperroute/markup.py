@@ -5,7 +5,8 @@ Two walls, either of which would hold alone: Markdown's raw-HTML pass-through is
 (so `<script>` or a `<think>` token in an abstract is shown as the text it is), and the HTML
 Markdown produces is then cleaned by nh3 against an allow-list — no script, no event-handler
 attributes, no `javascript:` (or any non-web) links, no relative links that would point into
-this site from text the site does not control.
+this site from text the site does not control. Plain text with no link has one wall, the
+escaping itself: it is the only markup such text becomes (see `abstract_html`).
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ _MARKDOWN = _markdown()
 # pages each). Anything that might be syntax takes the full path: emphasis, code, links,
 # entities and escapes anywhere; lists, quotes, headings, rules and indented code at the start
 # of a line; a hard break at its end. Python's `re` tries every alternative at every position,
-# so the checks are split into one character class and a per-line test, ten times faster.
-_MARKDOWN_CHARACTERS = re.compile(r"[\\`*_\[<&\t]")
+# so the checks are split into a test per character and a per-line test: a character class
+# took 2.4 µs to clear an 870-character abstract, `in` for each character 0.2 µs.
+_MARKDOWN_CHARACTERS = "\\`*_[<&\t"
 _MARKDOWN_LINE_START = re.compile(r" *(?:[-+=>#]|\d+[.)]| {4})")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 # Abstracts that do need Markdown (LaTeX remnants with `_` and `*`) recur on the day, topic and
@@ -72,14 +74,20 @@ _BLANK_LINES = re.compile(r"\n\s*\n")
 _MARKDOWN_CACHE_SIZE = 32_768
 
 
+def _has_any(text: str, characters: str) -> bool:
+    return any(character in text for character in characters)
+
+
 def _needs_markdown(text: str) -> bool:
-    if _MARKDOWN_CHARACTERS.search(text):
+    if _has_any(text, _MARKDOWN_CHARACTERS):
         return True
     return any(_MARKDOWN_LINE_START.match(line) or line.endswith("  ") for line in text.split("\n"))
 
 
 def _escape_with_links(text: str) -> str:
     """Escaped text whose bare web addresses are links, as Markdown's autolinks would render."""
+    if "://" not in text:
+        return html.escape(text, quote=False)
     pieces = []
     end = 0
     for match in _bare_urls(text):
@@ -92,7 +100,7 @@ def _escape_with_links(text: str) -> str:
 
 
 def _plain_paragraphs(text: str) -> str:
-    paragraphs = (part.strip("\n") for part in _BLANK_LINES.split(text.strip()))
+    paragraphs = (part.strip("\n") for part in (_BLANK_LINES.split(text.strip()) if "\n" in text else [text.strip()]))
     return "\n".join(f"<p>{_escape_with_links(part)}</p>" for part in paragraphs if part.strip())
 
 
@@ -114,10 +122,25 @@ def _markdown_with_links(text: str) -> str:
     return _markdown_html("".join(pieces))
 
 
+# Characters the cleaner's HTML parser changes in text (NUL dropped, CR made LF, NBSP written
+# as &nbsp;); checked over every code point: escaped text free of them comes back unchanged.
+_CLEANER_REWRITES = "\0\r\xa0"
+
+
 def abstract_html(text: str) -> Markup:
-    """Render an abstract's Markdown to sanitised HTML, ready to drop into a template."""
-    rendered = _markdown_with_links(text) if _needs_markdown(text) else _plain_paragraphs(text)
-    return Markup(_CLEANER.clean(rendered))
+    """Render an abstract's Markdown to sanitised HTML, ready to drop into a template.
+
+    Most abstracts are plain text without a web address: their HTML is escaped text in
+    paragraphs, which the cleaner would hand back byte for byte, so it is skipped for them:
+    with the character tests above, 10.5 µs became 6.3 µs for such an abstract, which a build
+    renders three or four times (day, topics, its page). Markdown or a link goes through the
+    cleaner.
+    """
+    if not _needs_markdown(text):
+        if "://" not in text and not _has_any(text, _CLEANER_REWRITES):
+            return Markup(_plain_paragraphs(text))
+        return Markup(_CLEANER.clean(_plain_paragraphs(text)))
+    return Markup(_CLEANER.clean(_markdown_with_links(text)))
 
 
 def plain_summary(text: str, limit: int = 200) -> str:

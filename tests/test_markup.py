@@ -53,6 +53,18 @@ def test_the_fast_path_renders_what_markdown_renders(text: str) -> None:
         assert rendered(_plain_paragraphs(text)) == rendered(_markdown_with_links(text))
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(plain_text, st.text(max_size=80), st.text(alphabet="ab \n\r\0\xa0\u2028é&<", max_size=40)))
+def test_what_skips_the_cleaner_is_what_the_cleaner_would_give(text: str) -> None:
+    """Plain abstracts without links skip nh3: their HTML must be exactly nh3's output."""
+    html = abstract_html(text)
+    assert html == _CLEANER.clean(html)
+
+
+def test_characters_the_cleaner_rewrites_still_reach_it() -> None:
+    assert abstract_html("a\xa0b\rc\0d") == "<p>a&nbsp;b\ncd</p>"
+
+
 def test_plain_summary_cuts_at_a_word() -> None:
     assert plain_summary("short  text\nhere") == "short text here"
     summary = plain_summary("word " * 100, limit=22)
