@@ -111,9 +111,16 @@ def worker_count(jobs: int | None = None) -> int:
     return max(1, min(jobs or cores, MAX_WORKERS))
 
 
-def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_parallel: int,
-               label: str, quiet: bool = False, jobs: int | None = None) -> Iterator[R]:
-    """Yield `work(start, end)` for consecutive ranges covering [0, total), in order.
+def cut_ranges(start: int, end: int, chunk: int) -> list[tuple[int, int]]:
+    """[start, end) as consecutive ranges of `chunk` items, the last one shorter."""
+    return [(first, min(first + chunk, end)) for first in range(start, end, chunk)]
+
+
+def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int = 0, min_parallel: int,
+               label: str, quiet: bool = False, jobs: int | None = None,
+               ranges: Sequence[tuple[int, int]] | None = None) -> Iterator[R]:
+    """Yield `work(start, end)` for consecutive ranges covering [0, total), in order: ranges of
+    `chunk` items, or the given `ranges` where items differ in cost.
 
     This process works too, beside one forked worker fewer than there are processes to use:
     it would otherwise only wait, while that worker held its own copy of every memory page
@@ -125,7 +132,8 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int, min_par
     is raised here, as it would be in-process. A bar counts items (not ranges) on a
     terminal; nothing is drawn otherwise or with `quiet`.
     """
-    ranges = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
+    if ranges is None:
+        ranges = cut_ranges(0, total, chunk)
     workers = worker_count(jobs)
     with progress_bar(total, label=label, quiet=quiet) as bar:
         if total < min_parallel or workers < 2:

@@ -24,7 +24,7 @@ from paperroute.model import Topic
 from paperroute.output import SiteWriter
 from paperroute.packed import PackedPapers
 from paperroute.pages import SITE_FEEDS, Page, nav_topics, paper_page, site_pages
-from paperroute.parallel import Background, heap_frozen, map_ranges, release_freed_memory
+from paperroute.parallel import Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
 from paperroute.search import IndexCache, doc_blocks, doc_ids, write_search_index
@@ -118,10 +118,11 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
             papers=PackedPapers(doc_ids(corpus), inputs.paper_digests, pack=search.forked),
         ))
         release_freed_memory()  # the packed papers, sent
-        pages = write_pages(corpus, site, writer, templates_dir, inputs, quiet=quiet, jobs=jobs)
+        # The feeds first: written after the pages, they kept one core idle at the end of a build.
         write_assets(templates_dir / ASSETS_DIR, writer)
         write_robots(site, writer)
         write_feeds(corpus, site, writer)
+        pages = write_pages(corpus, site, writer, templates_dir, inputs, quiet=quiet, jobs=jobs)
         side = search.result()
     for path in side.paths:
         writer.claim(path)
@@ -214,6 +215,10 @@ PARALLEL_SEARCH_MIN = 2000
 PARALLEL_RENDER_MIN = 1500
 # Pages per unit of work handed to a worker: small enough for an even split and a lively bar.
 RENDER_CHUNK = 250
+# A day or topic page costs what 10 to 20 paper pages do, so they go in ranges of their own this
+# size. With 250 of them a range took most of a second, and a worker joins the pages only
+# when this process starts a range after the search index is done: two cores sat at 1.2.
+LIST_PAGE_CHUNK = 25
 
 
 @dataclass
@@ -323,7 +328,8 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
                 done.append((digest, own.write(target, html)))
         return done
 
-    results = map_ranges(render_range, len(paths), chunk=RENDER_CHUNK, min_parallel=PARALLEL_RENDER_MIN,
+    ranges = cut_ranges(0, len(pages), LIST_PAGE_CHUNK) + cut_ranges(len(pages), len(paths), RENDER_CHUNK)
+    results = map_ranges(render_range, len(paths), ranges=ranges, min_parallel=PARALLEL_RENDER_MIN,
                          label="pages", quiet=quiet, jobs=jobs)
     outcomes = (outcome for batch in results for outcome in batch)
     for target, (digest, written) in zip(targets, outcomes):
