@@ -62,6 +62,15 @@ def _write_all(fd: int, chunk: bytes | bytearray | memoryview) -> None:
         view = view[os.write(fd, view):]
 
 
+def _make_folder(folder: str) -> None:
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+
+
 def write_if_changed(path: str | os.PathLike[str], data: bytes | str) -> bool:
     """Write `data` atomically unless the file already holds exactly these bytes.
 
@@ -87,8 +96,12 @@ class SiteWriter:
     (a topic that lost its last page, a renamed paper), so site/ always equals the content.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, empty: bool = False):
+        """`empty`: the folder held nothing when the build began, so there is no old file to
+        compare with, and each file's folder is made before it is opened, not after the open
+        fails (three system calls and two exceptions fewer for each of a cold build's pages)."""
         self.root = Path(root)
+        self.empty = empty
         self._prefix = os.path.join(self.root, "")  # `has` joins by concatenation: 120,000 calls
         self.paths: set[str] = set()
         self.written = 0
@@ -106,7 +119,13 @@ class SiteWriter:
 
     def write(self, rel_path: str, data: bytes | str) -> bool:
         self.claim(rel_path)
-        written = write_if_changed(self._prefix + rel_path, data)
+        path = self._prefix + rel_path
+        if self.empty:
+            _make_folder(os.path.dirname(path))
+            write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+            written = True
+        else:
+            written = write_if_changed(path, data)
         self.count(written)
         return written
 

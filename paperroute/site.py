@@ -92,7 +92,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
         corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
         release_freed_memory()  # what parsing left (the workers' pickled batches), before the next fork
         site = config.site
-        writer = SiteWriter(out_dir)
+        writer = SiteWriter(out_dir, empty=fresh)
         inputs = PageInputs(
             code=code_digest(templates_dir) + repr(site).encode(),
             paper_digests={item.paper.slug: item.digest for item in parsed},
@@ -113,7 +113,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
 
         writer.write(BUILD_MARK, BUILD_MARK_TEXT)
         search.start(SearchInputs(
-            root=Path(out_dir), code=inputs.code, topics=corpus.topics, corpus_digest=inputs.corpus_digest(),
+            root=Path(out_dir), empty=writer.empty, code=inputs.code, topics=corpus.topics, corpus_digest=inputs.corpus_digest(),
             previous={path: mark for path, mark in previous_outputs.items() if path.startswith(search_path())},
             papers=PackedPapers(doc_ids(corpus), inputs.paper_digests, pack=search.forked),
         ))
@@ -236,6 +236,7 @@ class SearchInputs:
     in a process of its own, and the little else it needs of this build's inputs."""
 
     root: Path                  # the site's folder
+    empty: bool                 # and whether it held nothing when the build began
     code: bytes
     topics: list[Topic]
     corpus_digest: bytes
@@ -261,7 +262,7 @@ def write_search_output(search: SearchInputs) -> SideOutput:
     key = fingerprint((search.code, prefix, topics, search.corpus_digest), {})
     blocks = {path: papers_fingerprint(search.code, digests, path.encode() + topics, (paper.slug for paper in block))
               for path, block in doc_blocks(papers)}
-    own = SiteWriter(search.root)
+    own = SiteWriter(search.root, empty=search.empty)
 
     def expected(path: str) -> bytes:
         return blocks.get(path[len(prefix):], key)
@@ -315,7 +316,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
 
     def render_range(start: int, end: int) -> list[tuple[bytes, bool | None]]:
         """Each page's fingerprint, and True/False for written/unchanged, or None when kept."""
-        own = SiteWriter(writer.root)
+        own = SiteWriter(writer.root, empty=writer.empty)
         done: list[tuple[bytes, bool | None]] = []
         for index in range(start, end):
             target = targets[index]

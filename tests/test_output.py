@@ -68,3 +68,15 @@ def test_site_writer_counts_and_claims(tmp_path):
     with pytest.raises(ValueError):
         writer.write("papers/x/index.html", "b")
     assert (writer.written, writer.unchanged, writer.has("papers/x/index.html")) == (1, 0, True)
+
+
+def test_a_writer_into_an_empty_folder_makes_each_files_folders(tmp_path):
+    writer = SiteWriter(tmp_path / "site", empty=True)
+    writer.write("papers/a/index.html", "a")
+    writer.write("papers/b/index.html", b"b")
+    writer.write("topics/x/page/2/index.html", "x2")  # folders two levels down
+    writer.write("topics/x/index.html", "x")  # a folder that is already there
+    assert (tmp_path / "site" / "topics" / "x" / "page" / "2" / "index.html").read_text() == "x2"
+    assert [(tmp_path / "site" / "papers" / name / "index.html").read_text() for name in "ab"] == ["a", "b"]
+    assert (writer.written, writer.unchanged) == (4, 0)
+    assert leftovers(tmp_path / "site" / "papers" / "a") == []
