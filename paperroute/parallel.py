@@ -291,6 +291,10 @@ class Background(Generic[A, R]):
             pass
         finally:
             receiver.close()
+            # Busy until it has exited, not just answered: page workers forked while its memory
+            # was still being handed back would add up with it at the build's peak.
+            assert self._process is not None
+            self._process.join()
             Background._unfinished.discard(self)
 
     @classmethod
