@@ -320,7 +320,7 @@ def load_papers(files: list[str], state: BuildState, terms_of: Callable[[Paper],
             todo.append((key, stat.st_size, stat.st_mtime_ns))
 
     parsed = parse_each(lambda item: _parse_file(Path(item[0]), terms_of), todo, label="parsing", quiet=quiet, jobs=jobs)
-    for (key, size, mtime_ns), (digest, paper, counts) in zip(todo, parsed):
+    for (key, size, mtime_ns), (digest, paper, counts) in zip(todo, parsed, strict=True):
         keep[key] = ParsedFile(size, mtime_ns, digest, paper, state.vocabulary.vector(counts))
     # A folder with a file parsed or gone is marshalled anew when the state is saved.
     for key in [*(key for key, _, _ in todo), *(key for key in state.files if key not in keep)]:

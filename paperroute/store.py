@@ -284,7 +284,7 @@ class ContentStore:
         A big store is read by forked workers (`parallel.parse_each`). An ingest does not come
         here: it finds stored papers by their identities (`merge`, `storeindex`).
         """
-        return parse_each(read_paper_file, list(map(Path, self.paper_files())), label="reading the store", quiet=True)
+        return list(parse_each(read_paper_file, list(map(Path, self.paper_files())), label="reading the store", quiet=True))
 
     def index(self) -> StoreIndex:
         """Who is in the store without reading it (`storeindex`)."""

@@ -73,7 +73,7 @@ class StoreIndex:
         # Identities, not papers, come back from a worker: a tenth of the bytes to pickle.
         parsed = parse_each(lambda item: identity_keys(self._parse(Path(item[0]))), todo, label="reading the store",
                             quiet=True)
-        for (_, file, stamp), keys in zip(todo, parsed):
+        for (_, file, stamp), keys in zip(todo, parsed, strict=True):
             known[file] = (*stamp, *keys)
         self._changed = bool(todo) or len(known) != len(stamps)
         self._entries = {file: known[file] for _, file, _ in stamps}
