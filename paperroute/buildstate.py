@@ -92,7 +92,7 @@ def search_cache_paths(out_dir: Path) -> tuple[Path, Path]:
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Run without the cyclic garbage collector, which a big load sets off again and again,
-    and freeze what was made out of its sight.
+    and freeze what was made out of its sight: a state being read, or files being parsed.
 
     Reading a 100,000-paper state makes millions of tuples and no cycles; the collections
     their allocation triggers, each walking everything made so far, took 3 s of 4.5. They
@@ -319,9 +319,14 @@ def load_papers(files: list[str], state: BuildState, terms_of: Callable[[Paper],
         else:
             todo.append((key, stat.st_size, stat.st_mtime_ns))
 
-    parsed = parse_each(lambda item: _parse_file(Path(item[0]), terms_of), todo, label="parsing", quiet=quiet, jobs=jobs)
-    for (key, size, mtime_ns), (digest, paper, counts) in zip(todo, parsed, strict=True):
-        keep[key] = ParsedFile(size, mtime_ns, digest, paper, state.vocabulary.vector(counts))
+    # Without the collector, as a state is read (`_collector_paused`): parsing 100,000 papers
+    # makes a few million containers, and the collections they set off took 10.1-11.8 s of
+    # wall time down to 8.3-8.8 s (the workers are forked with it paused too).
+    with _collector_paused():
+        parsed = parse_each(lambda item: _parse_file(Path(item[0]), terms_of), todo, label="parsing", quiet=quiet,
+                            jobs=jobs)
+        for (key, size, mtime_ns), (digest, paper, counts) in zip(todo, parsed, strict=True):
+            keep[key] = ParsedFile(size, mtime_ns, digest, paper, state.vocabulary.vector(counts))
     # A folder with a file parsed or gone is marshalled anew when the state is saved.
     for key in [*(key for key, _, _ in todo), *(key for key in state.files if key not in keep)]:
         state.folders.pop(os.path.dirname(key), None)
