@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from markupsafe import Markup
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, pass_context
@@ -72,6 +72,15 @@ def _url(context: Context, target: str) -> str:
     return relative(context["page_path"], target)
 
 
+def _link_to(path_of: Callable[[Any], str]) -> Callable[[Context, Any], str]:
+    """A filter for the links a list makes by the hundred (`paper.slug | paper_url`): a filter
+    is called directly, where `url(paper_path(...))` goes through Jinja's `Context.call` twice."""
+    @pass_context
+    def link(context: Context, value: Any) -> str:
+        return _url(context, path_of(value))
+    return link
+
+
 # Pages the site bar marks as current (aria-current), so a shared partial's key must name them.
 _SECTION_PATHS = frozenset((urls.home_path(), urls.archive_path()))
 
@@ -86,7 +95,8 @@ class Renderer:
 
     `shared` holds the build-wide template globals (the topic navigation, topic names, the
     site's feeds); the URL scheme's path functions are globals too, so templates build every
-    link from `paperroute.urls` and nowhere else.
+    link from `paperroute.urls` and nowhere else: `url(search_path())`, or for the links to a
+    paper, a day or a topic, the filters `paper_url`, `day_url` and `topic_url`.
     """
 
     def __init__(self, site: SiteConfig, shared: Mapping[str, Any], templates_dir: Path = TEMPLATES_DIR):
@@ -121,6 +131,10 @@ class Renderer:
             summary=plain_summary,
             count_of=count_of,
             without=without,
+            iso=dt.date.isoformat,
+            paper_url=_link_to(urls.paper_path),
+            day_url=_link_to(urls.day_path),
+            topic_url=_link_to(urls.topic_path),
         )
         self.environment.globals["shared_partial"] = self._shared_partial
         self._partial_cache: dict[tuple, Markup] = {}
