@@ -339,7 +339,10 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
         inputs.current[target] = digest
         writer.claim(target)
         writer.count(bool(written))
-    write_sitemap([page.path for page in pages if page.in_sitemap] + paths[len(pages):], site, writer)
+    # Papers oldest first, as search ids go (`search.doc_ids`), then the other pages: a new day's
+    # URLs then land in the last of the sitemaps, and the full ones before it stay as they were.
+    papers_oldest_first = list(reversed(paths[len(pages):]))
+    write_sitemap(papers_oldest_first + sorted(page.path for page in pages if page.in_sitemap), site, writer)
     return len(paths)
 
 
@@ -359,12 +362,13 @@ def _urlset(urls: list[str]) -> str:
 
 
 def sitemap_files(paths: list[str], base_url: str) -> list[tuple[str, str]]:
-    """sitemap.xml, or above the protocol's limit an index of numbered sitemaps.
+    """sitemap.xml, or above the protocol's limit an index of numbered sitemaps, each holding
+    the paths in the order given.
 
     No <lastmod>: the only honest date would come from the clock, which would make two
     builds of the same content differ.
     """
-    urls = [absolute(base_url, path) for path in sorted(paths)]
+    urls = [absolute(base_url, path) for path in paths]
     if len(urls) <= SITEMAP_LIMIT:
         return [(SITEMAP_FILE, _urlset(urls))]
     parts = [urls[start:start + SITEMAP_LIMIT] for start in range(0, len(urls), SITEMAP_LIMIT)]

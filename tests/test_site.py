@@ -459,6 +459,25 @@ def test_sitemap_lists_every_page_once_with_absolute_urls(content: Path, tmp_pat
     assert (site / "robots.txt").read_text() == f"User-agent: *\nAllow: /\nSitemap: {SUB_PATH_BASE}sitemap.xml\n"
 
 
+def test_a_new_day_leaves_the_full_sitemaps_before_the_last_alone(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("paperroute.site.SITEMAP_LIMIT", 4)
+    content_dir = tmp_path / "content"
+    write_store(content_dir, [make_paper(f"Paper {n:02d}", dt.date(2026, 1, 1) + dt.timedelta(days=n // 3))
+                              for n in range(12)])
+    site = tmp_path / "site"
+    build_site(content_dir, site, config(), quiet=True)
+    parts = sorted(site.glob("sitemap-*.xml"), key=lambda path: int(path.stem.split("-")[1]))
+    before = [part.read_bytes() for part in parts]
+    assert "papers/paper-00/" in before[0].decode()  # the oldest papers first
+
+    write_store(content_dir, [make_paper("Paper 12", "2026-01-05")])
+    build_site(content_dir, site, config(), quiet=True)
+    after = [part.read_bytes() for part in parts]
+    assert after[:3] == before[:3]  # the twelve old papers' parts
+    urls = [loc.get_text() for part in sorted(site.glob("sitemap-*.xml")) for loc in BeautifulSoup(part.read_text(), "xml").find_all("loc")]
+    assert len(urls) == len(set(urls)) and BASE + "papers/paper-12/" in urls and BASE + "days/2026-01-05/" in urls
+
+
 def test_a_large_sitemap_becomes_an_index() -> None:
     paths = [f"papers/p{n}/" for n in range(SITEMAP_LIMIT + 1)]
     files = dict(sitemap_files(paths, BASE))
