@@ -102,7 +102,7 @@ def _forked_pool(work: Callable[..., object], processes: int) -> multiprocessing
         pool = multiprocessing.get_context("fork").Pool(processes)
     finally:
         _work = None
-    _widen_pipe(pool._outqueue._writer)  # type: ignore[attr-defined]
+    _widen_pipe(pool)
     return pool
 
 
@@ -113,8 +113,11 @@ def _forked_pool(work: Callable[..., object], processes: int) -> multiprocessing
 PIPE_SIZE = 1 << 20
 
 
-def _widen_pipe(end: multiprocessing.connection.Connection) -> None:
-    if hasattr(fcntl, "F_SETPIPE_SZ"):
+def _widen_pipe(pool: multiprocessing.pool.Pool) -> None:
+    """Widen the pipe the pool's results come back through: a pool does not expose it, so a
+    Python whose pool keeps it elsewhere simply keeps the default."""
+    end = getattr(getattr(pool, "_outqueue", None), "_writer", None)
+    if end is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
         with contextlib.suppress(OSError):  # above /proc/sys/fs/pipe-max-size: keep the default
             fcntl.fcntl(end.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
 

@@ -113,7 +113,8 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
 
         writer.write(BUILD_MARK, BUILD_MARK_TEXT)
         search.start(SearchInputs(
-            root=Path(out_dir), empty=writer.empty, code=inputs.code, topics=corpus.topics, corpus_digest=inputs.corpus_digest(),
+            root=Path(out_dir), empty=writer.empty, code=inputs.code, topics=corpus.topics,
+            corpus_digest=inputs.corpus_digest(),
             previous={path: mark for path, mark in previous_outputs.items() if path.startswith(search_path())},
             papers=PackedPapers(doc_ids(corpus), inputs.paper_digests, pack=search.forked),
         ))
