@@ -135,11 +135,10 @@ def cut_ranges(start: int, end: int, chunk: int) -> list[tuple[int, int]]:
     return [(first, min(first + chunk, end)) for first in range(start, end, chunk)]
 
 
-def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int = 0, min_parallel: int,
-               label: str, quiet: bool = False, jobs: int | None = None,
-               ranges: Sequence[tuple[int, int]] | None = None) -> Iterator[R]:
-    """Yield `work(start, end)` for consecutive ranges covering [0, total), in order: ranges of
-    `chunk` items, or the given `ranges` where items differ in cost.
+def map_ranges(work: Callable[[int, int], R], ranges: Sequence[tuple[int, int]], *, min_parallel: int,
+               label: str, quiet: bool = False, jobs: int | None = None) -> Iterator[R]:
+    """Yield `work(start, end)` for `ranges`, consecutive ranges from 0 (`cut_ranges`, or
+    shorter ones where items cost more), in order.
 
     This process works too, beside one forked worker fewer than there are processes to use:
     it would otherwise only wait, while that worker held its own copy of every memory page
@@ -151,8 +150,7 @@ def map_ranges(work: Callable[[int, int], R], total: int, *, chunk: int = 0, min
     is raised here, as it would be in-process. A bar counts items (not ranges) on a
     terminal; nothing is drawn otherwise or with `quiet`.
     """
-    if ranges is None:
-        ranges = cut_ranges(0, total, chunk)
+    total = ranges[-1][1] if ranges else 0
     workers = worker_count(jobs)
     with progress_bar(total, label=label, quiet=quiet) as bar:
         if total < min_parallel or workers < 2:
@@ -222,7 +220,7 @@ def parse_each(parse: Callable[[A], R], items: Sequence[A], *, label: str, quiet
     def parse_range(start: int, end: int) -> list[R]:
         return [parse(item) for item in items[start:end]]
 
-    for batch in map_ranges(parse_range, len(items), chunk=PARSE_CHUNK, min_parallel=PARALLEL_PARSE_MIN,
+    for batch in map_ranges(parse_range, cut_ranges(0, len(items), PARSE_CHUNK), min_parallel=PARALLEL_PARSE_MIN,
                             label=label, quiet=quiet, jobs=jobs):
         yield from batch
 

@@ -35,7 +35,7 @@ from typing import Sequence
 import numpy as np
 
 from paperroute.model import Paper
-from paperroute.parallel import map_ranges
+from paperroute.parallel import cut_ranges, map_ranges
 
 RELATED_COUNT = 5
 # Scores are compared rounded to 9 decimals, so that the order of floating-point sums cannot
@@ -335,7 +335,7 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
     else:
         to_rank, kept = np.arange(n), (np.zeros(0, dtype=np.int64),) * 3
     # Blocks are independent: forked workers rank them on every core, sharing the arrays above.
-    blocks = list(map_ranges(rank_block, to_rank.size, chunk=block, min_parallel=PARALLEL_MIN,
+    blocks = list(map_ranges(rank_block, cut_ranges(0, to_rank.size, block), min_parallel=PARALLEL_MIN,
                              label="related papers", quiet=quiet, jobs=jobs))
     sources, partners, scores = (np.concatenate([part[i] for part in [kept, *blocks]]) for i in range(3))
     by_source = np.argsort(sources, kind="stable")  # each paper's list comes from one side, in order

@@ -333,7 +333,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
         return done
 
     ranges = cut_ranges(0, len(pages), LIST_PAGE_CHUNK) + cut_ranges(len(pages), len(paths), RENDER_CHUNK)
-    results = map_ranges(render_range, len(paths), ranges=ranges, min_parallel=PARALLEL_RENDER_MIN,
+    results = map_ranges(render_range, ranges, min_parallel=PARALLEL_RENDER_MIN,
                          label="pages", quiet=quiet, jobs=jobs)
     outcomes = (outcome for batch in results for outcome in batch)
     for target, (digest, written) in zip(targets, outcomes):

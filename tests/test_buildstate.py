@@ -18,7 +18,7 @@ from paperroute.buildstate import BuildState, fingerprint, load_papers, load_sta
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, SourceRef, Topic
-from paperroute.parallel import Background, heap_frozen, map_ranges, release_freed_memory
+from paperroute.parallel import Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import paper_terms
 from paperroute.site import build_site
 from paperroute.store import ContentStore
@@ -242,7 +242,7 @@ def test_a_pool_inside_a_build_leaves_the_builds_freeze_in_place() -> None:
     state = [object()]  # what a build froze: out of the collector's sight until the build ends
     with heap_frozen():
         assert not any(item is state for item in gc.get_objects())
-        assert list(map_ranges(lambda start, end: end - start, 10, chunk=5, min_parallel=1, label="t",
+        assert list(map_ranges(lambda start, end: end - start, cut_ranges(0, 10, 5), min_parallel=1, label="t",
                                quiet=True, jobs=2)) == [5, 5]
         assert not any(item is state for item in gc.get_objects())
     assert any(item is state for item in gc.get_objects())
@@ -253,7 +253,7 @@ def test_this_process_and_a_worker_share_the_ranges_and_results_stay_in_order() 
         time.sleep(0.01)  # long enough for the worker to claim ranges too
         return start, end, os.getpid()
 
-    results = list(map_ranges(work, 100, chunk=7, min_parallel=1, label="t", quiet=True, jobs=2))
+    results = list(map_ranges(work, cut_ranges(0, 100, 7), min_parallel=1, label="t", quiet=True, jobs=2))
     assert [(start, end) for start, end, _ in results] == [(s, min(s + 7, 100)) for s in range(0, 100, 7)]
     processes = {pid for _, _, pid in results}
     assert os.getpid() in processes and len(processes) == 2
@@ -269,7 +269,7 @@ def test_an_error_in_a_worker_reaches_the_caller() -> None:
         return end - start
 
     with pytest.raises(ValueError, match="range"):
-        list(map_ranges(work, 40, chunk=5, min_parallel=1, label="t", quiet=True, jobs=2))
+        list(map_ranges(work, cut_ranges(0, 40, 5), min_parallel=1, label="t", quiet=True, jobs=2))
 
 
 def _wait_until(condition, seconds: float = 10.0) -> None:
@@ -347,7 +347,7 @@ def test_workers_wait_for_a_background_process_to_leave_its_core() -> None:
         time.sleep(0.05)  # time enough for a worker, were there one, to claim ranges
         return os.getpid()
 
-    pids = list(map_ranges(work, 40, chunk=1, min_parallel=1, label="t", quiet=True, jobs=2))
+    pids = list(map_ranges(work, cut_ranges(0, 40, 1), min_parallel=1, label="t", quiet=True, jobs=2))
     assert side.result() is True
     assert set(pids[:11]) == {parent}  # the background was still running
     assert set(pids[11:]) - {parent}  # then a worker took its core
