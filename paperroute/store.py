@@ -314,10 +314,14 @@ class ContentStore:
         slugs = set(files_by_slug)
         # key → a stored paper's file (read once a sighting finds it), or a paper merged this run
         by_key: dict[str, str | Paper] = {}
+
+        def remember(title_key: str, arxiv_id: str | None, found: str | Paper) -> None:
+            by_key[f"title:{title_key}"] = found
+            if arxiv_id:
+                by_key[f"arxiv:{arxiv_id}"] = found
+
         for identity in identities:
-            by_key[f"title:{identity.title_key}"] = identity.file
-            if identity.arxiv_id:
-                by_key[f"arxiv:{identity.arxiv_id}"] = identity.file
+            remember(identity.title_key, identity.arxiv_id, identity.file)
 
         read: dict[str, Paper] = {}  # the stored papers sightings found, by file
 
@@ -348,9 +352,7 @@ class ContentStore:
                 merged = merge_paper(current, sighting)
             if not merged.topics:
                 merged = replace(merged, topics=list(assign_topics(merged)))
-            by_key[f"title:{normalise_title(merged.title)}"] = merged
-            if merged.arxiv_id:
-                by_key[f"arxiv:{merged.arxiv_id}"] = merged
+            remember(normalise_title(merged.title), merged.arxiv_id, merged)
             touched[merged.slug] = merged
 
         original = {slug: stored(files_by_slug[slug]) for slug in touched if slug in files_by_slug}
