@@ -15,12 +15,14 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
+from markupsafe import Markup, escape
 
 from conftest import ROOT, make_paper, write_store
 from paperroute.config import Config, SiteConfig, with_base_url
 from paperroute.errors import InputError
 from paperroute.model import Paper
 from paperroute.pages import paginate_topic, paper_links
+from paperroute.render import Renderer, escape_output
 from paperroute.site import BUILD_MARK, SITEMAP_LIMIT, build_site, sitemap_files
 
 BASE = "https://papers.example.org/"
@@ -203,6 +205,21 @@ def test_hostile_titles_authors_abstracts_and_links_are_escaped(content: Path, t
     assert [a["href"] for a in paper.find(class_="paper-links").find_all("a")] == ["https://example.org/p"]
     assert paper.title.get_text().startswith(HOSTILE_TITLE)
     assert HOSTILE_TITLE in paper.find("meta", property="og:title")["content"]
+
+
+def test_template_output_is_escaped_as_markupsafe_escapes_it() -> None:
+    """The templates print through `render.escape_output`, a faster `markupsafe.escape`."""
+    class Html:
+        def __html__(self) -> str:
+            return "<b>safe</b>"
+
+    values = ["<script>&'\"", "", "plain", Markup("<i>kept</i>"), 42, None, dt.date(2026, 3, 12), Html(), "é<"]
+    for value in values:
+        escaped = escape_output(value)
+        assert type(escaped) is Markup and escaped == escape(value), value
+    rendered = Renderer(SiteConfig(), {}).environment.from_string("{{ a }}|{{ b }}|{{ c }}").render(
+        a="<a href='x'>&</a>", b=Markup("<em>ok</em>"), c=3)
+    assert rendered == "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;|<em>ok</em>|3"
 
 
 def test_paper_links_keep_only_web_addresses() -> None:
