@@ -21,7 +21,7 @@ The papers are those of bench/synthetic.py: the store of size N holds papers 100
 seeded corpus (newest first) and the new day is papers 0 … 99, the day after, so every run
 of every size sees the same papers. Commands run as subprocesses with the work folder as
 their current directory; a cold build is one whose build state and search cache (the files beside its
-output folder, `paperroute.buildstate.state_path` and `search_cache_paths`) do not exist.
+output folder, `paperroute.buildstate.state_path`, `paper_cache_dir` and `search_cache_paths`) do not exist.
 
 No step deletes files before a timed one: an earlier run's folders, and Hugo's output between
 its two builds, are moved aside (bench/work/.trash/) and deleted once everything is measured.
@@ -69,7 +69,7 @@ if __package__ in (None, ""):  # run as a script: make the project and its bench
 from hugo_site import WITHOUT_RELATED, write_hugo_site  # noqa: E402
 from synthetic import PAPERS_PER_DAY, SEED, synthetic_paper  # noqa: E402
 
-from paperroute.buildstate import search_cache_paths, state_path  # noqa: E402
+from paperroute.buildstate import paper_cache_dir, search_cache_paths, state_path  # noqa: E402
 from paperroute.model import Paper  # noqa: E402
 
 BUILD_PY = ROOT / "build.py"
@@ -400,6 +400,7 @@ def remove_build_state(out_dir: Path) -> None:
     """Make the next build into `out_dir` a cold one: its build state and search cache live
     beside the folder."""
     state_path(out_dir).unlink(missing_ok=True)
+    set_aside(paper_cache_dir(out_dir))  # a file per content folder: not deleted before a timed step
     for path in search_cache_paths(out_dir):
         path.unlink(missing_ok=True)
 

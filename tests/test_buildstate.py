@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import make_paper, write_store
-from paperroute.buildstate import BuildState, fingerprint, load_papers, load_state, state_path
+from paperroute.buildstate import BuildState, fingerprint, load_papers, load_state, paper_cache_dir, state_path
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, SourceRef, Topic
@@ -99,6 +99,45 @@ def test_a_retitled_paper_rerenders_the_paper_pages_that_list_it_as_related(tmp_
     build_site(content, site, CONFIG, quiet=True)
     assert title.upper() in listing.read_text()
     assert tree(site) == tree(build_site(content, tmp_path / "fresh", CONFIG, quiet=True).out_dir)
+
+
+def test_a_new_day_writes_one_folder_of_the_paper_cache_and_a_gone_folder_leaves_it(tmp_path: Path) -> None:
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, papers(3))
+    build_site(content, site, CONFIG, quiet=True)
+    cache = paper_cache_dir(site)
+
+    def stamps() -> dict[str, tuple[int, int]]:
+        return {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in cache.iterdir()}
+
+    before = stamps()
+    assert len(before) == 3
+    write_store(content, [p for p in papers(4) if p.date.day == 4])
+    build_site(content, site, CONFIG, quiet=True)
+    after = stamps()
+    assert len(after) == 4 and {name: after[name] for name in before} == before
+    assert len(load_state(site).files) == 16
+
+    for path in (content / "papers" / "2026-03-01").iterdir():
+        path.unlink()
+    (content / "papers" / "2026-03-01").rmdir()
+    build_site(content, site, CONFIG, quiet=True)
+    assert len(stamps()) == 3 and len(load_state(site).files) == 12
+
+
+def test_a_paper_cache_file_the_state_does_not_vouch_for_is_parsed_again(tmp_path: Path) -> None:
+    """A build that crashed between writing a folder's records and the state leaves a file
+    whose term ids may belong to a vocabulary never saved: it is not used."""
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, papers(2))
+    build_site(content, site, CONFIG, quiet=True)
+    folder_file = sorted(paper_cache_dir(site).iterdir())[0]
+    data = folder_file.read_bytes()
+    folder_file.unlink()
+    folder_file.write_bytes(data)  # same bytes, another file
+    assert len(load_state(site).files) == 4
+    report = build_site(content, site, CONFIG, quiet=True)
+    assert report.written == 0 and len(load_state(site).files) == 8
 
 
 def test_a_corrupt_state_is_ignored_and_rebuilt(tmp_path: Path) -> None:

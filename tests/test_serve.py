@@ -175,10 +175,11 @@ def test_kill_stops_the_server_and_removes_its_temporary_folder(content: Path, t
     try:
         running.wait_for("serving ")
         (made,) = temp.glob("paperroute-serve-*")
-        assert (made / "index.html").is_file()
+        assert (made / "site" / "index.html").is_file()
+        assert (made / ".site.buildstate").is_file()  # the state beside the site, inside the folder
         code, output = running.stop(how)
         assert code == 0 and output.startswith("served http://127.0.0.1:")
-        assert not made.exists()
+        assert list(temp.iterdir()) == []  # the site, its build state and caches all gone
     finally:
         if running.process.poll() is None:
             running.process.kill()

@@ -175,8 +175,10 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(stop_signal, signal.default_int_handler)
     base_config = load_config(args.config)
     generation = Generation()
-    temporary = args.out is None
-    out_dir = Path(tempfile.mkdtemp(prefix="paperroute-serve-")) if temporary else args.out
+    # The site goes one level down in the temporary folder: the build state and caches beside
+    # it (`buildstate.state_path`) then go when the folder goes, not stay behind in /tmp.
+    scratch = Path(tempfile.mkdtemp(prefix="paperroute-serve-")) if args.out is None else None
+    out_dir = scratch / "site" if scratch is not None else args.out
     try:
         handler = make_handler(out_dir, generation)
         try:
@@ -222,5 +224,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"served {url}: {rebuilds} rebuild(s)")
         return 0
     finally:
-        if temporary:
-            shutil.rmtree(out_dir, ignore_errors=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
