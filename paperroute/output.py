@@ -117,6 +117,14 @@ class SiteWriter:
             raise ValueError(f"two outputs claim {rel_path}")
         self.paths.add(rel_path)
 
+    def claim_all(self, rel_paths: list[str]) -> None:
+        """`claim` for many files at once (a build's 100,000 pages)."""
+        fresh = set(rel_paths)
+        if len(fresh) != len(rel_paths) or not self.paths.isdisjoint(fresh):
+            clash = sorted(fresh & self.paths) or sorted(path for path in fresh if rel_paths.count(path) > 1)
+            raise ValueError(f"two outputs claim {clash[0]}")
+        self.paths |= fresh
+
     def write(self, rel_path: str, data: bytes | str) -> bool:
         self.claim(rel_path)
         path = self._prefix + rel_path
@@ -135,7 +143,7 @@ class SiteWriter:
         self.count(False)
 
     def count(self, written: bool) -> None:
-        """Count one claimed file as written or left unchanged (also for files a worker wrote)."""
+        """Count one claimed file as written or left unchanged."""
         if written:
             self.written += 1
         else:

@@ -25,12 +25,13 @@ one agree.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 
@@ -218,7 +219,9 @@ class RelatedPapers:
     list_counts: np.ndarray  # per paper, how many related papers it has
     partners: np.ndarray  # the related papers, best first, as indices
     scores: np.ndarray  # their scores, rounded to integers like the ranking's
-    ranked: int = 0  # how many papers this build ranked; the rest kept their lists
+    # The papers this build ranked (indices); the rest kept their lists. Empty in a ranking read
+    # back from a build state: it is what one build did, not part of the result.
+    ranked: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def lists(self) -> dict[str, list[str]]:
@@ -226,6 +229,17 @@ class RelatedPapers:
         partners = list(map(slugs.__getitem__, self.partners.tolist()))
         cuts = np.r_[0, np.cumsum(self.list_counts)].tolist()
         return {slug: partners[cuts[index]:cuts[index + 1]] for index, slug in enumerate(slugs)}
+
+    def naming(self, slugs: Collection[str]) -> list[str]:
+        """The papers whose list names one of `slugs` (by array, not by walking 100,000 lists)."""
+        indices = [at for slug in slugs if (at := bisect.bisect_left(self.slugs, slug)) < len(self.slugs)
+                   and self.slugs[at] == slug]
+        if not indices:
+            return []
+        named = np.zeros(len(self.slugs), dtype=bool)
+        named[indices] = True
+        sources = np.repeat(np.arange(len(self.slugs)), self.list_counts)
+        return list(map(self.slugs.__getitem__, np.unique(sources[named[self.partners]]).tolist()))
 
     def as_record(self) -> tuple:
         arrays = (self.row_counts, self.row_terms, self.row_weights, self.row_posted,
@@ -341,7 +355,7 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
     by_source = np.argsort(sources, kind="stable")  # each paper's list comes from one side, in order
     ranking.list_counts = np.bincount(sources, minlength=n).astype(np.int32)
     ranking.partners, ranking.scores = partners[by_source].astype(np.int32), scores[by_source]
-    ranking.ranked = int(to_rank.size)
+    ranking.ranked = to_rank
     return ranking
 
 

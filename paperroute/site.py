@@ -136,8 +136,8 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     # Nothing to prune in a folder that was empty; without a state, walk it for an old build's files.
     removed = writer.prune(set() if fresh else set(previous_outputs) if previous_outputs else None)
     outputs = {path: inputs.current.get(path, b"") for path in sorted(writer.paths)}
-    if state.changed or outputs != previous_outputs or state.site_key != site_key:
-        state.outputs, state.site_key, state.pages = outputs, site_key, pages
+    if state.changed or outputs != previous_outputs or state.site_key != site_key or state.page_code != inputs.code:
+        state.outputs, state.site_key, state.pages, state.page_code = outputs, site_key, pages, inputs.code
         save_state(out_dir, state)
     return BuildReport(out_dir=Path(out_dir), papers=len(corpus.papers), days=len(corpus.days), pages=pages,
                        written=writer.written, unchanged=writer.unchanged, removed=removed)
@@ -169,6 +169,8 @@ class PageInputs:
     state: BuildState
     # every output of this build → its fingerprint (b"" for files that are always regenerated)
     current: dict[str, bytes] = field(default_factory=dict)
+    # the papers whose related list this build ranked again (`related_papers`)
+    reranked: set[str] = field(default_factory=set)
     _corpus_digest: bytes | None = None
 
     def fingerprint(self, page: Page) -> bytes:
@@ -190,7 +192,18 @@ class PageInputs:
         release_freed_memory()  # the ranking's temporaries, before page workers fork from this process
         self.state.related_key, self.state.related = key, related
         self.state.changed = True
+        self.reranked = set(map(related.slugs.__getitem__, related.ranked.tolist()))
         return related.lists
+
+    def moved_papers(self) -> set[str] | None:
+        """Papers whose page may differ from the last build's: those parsed or ranked again,
+        and those whose related list names a paper parsed again. None when the code moved (every
+        page may have). The others' pages keep their fingerprints without computing them again:
+        the page phase of a 100k new day's build went from 1.8 to 1.3 s.
+        """
+        if self.state.page_code != self.code or self.state.related is None:
+            return None
+        return self.state.parsed | self.reranked | set(self.state.related.naming(self.state.parsed))
 
     def corpus_digest(self) -> bytes:
         """Every paper's digest: equal digests mean nothing computed from all papers can have moved."""
@@ -288,7 +301,8 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     """Render and write every page whose inputs changed since the last build, then the sitemap.
 
     A page whose fingerprint matches the previous build's, and whose file is still there, is
-    claimed without rendering: that is what makes a rebuild after one new day fast. The pages
+    claimed without rendering: that is what makes a rebuild after one new day fast. A paper
+    page none of whose inputs moved (`PageInputs.moved_papers`) is not even fingerprinted. The pages
     are fingerprinted, rendered and written by forked workers, a range of pages each, which
     share the compiled templates and the corpus with this process.
     """
@@ -317,29 +331,37 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
         return (inputs.paper_fingerprint(paper.slug, partners),
                 lambda: paper_page(corpus, paper, [corpus.by_slug[slug] for slug in partners]))
 
-    def render_range(start: int, end: int) -> list[tuple[bytes, bool | None]]:
-        """Each page's fingerprint, and True/False for written/unchanged, or None when kept."""
+    # Paper pages known current without a fingerprint (`moved_papers`): kept if their file is there.
+    moved = inputs.moved_papers()
+    unmoved = bytearray(len(paths)) if moved is None else \
+        bytearray(len(pages)) + bytearray(paper.slug not in moved for paper in papers)
+
+    def render_range(start: int, end: int) -> list[tuple[int, bytes, bool]]:
+        """The pages rendered, as (index, fingerprint, written or bytes unchanged); the others
+        were current and are the last build's, fingerprint and all."""
         own = SiteWriter(writer.root, empty=writer.empty)
-        done: list[tuple[bytes, bool | None]] = []
+        done: list[tuple[int, bytes, bool]] = []
         for index in range(start, end):
             target = targets[index]
+            if unmoved[index] and target in inputs.previous and own.has(target):
+                continue
             digest, make_page = plan(index)
-            if inputs.previous.get(target) == digest and own.has(target):
-                done.append((digest, None))
-            else:
+            if inputs.previous.get(target) != digest or not own.has(target):
                 page = make_page()
                 html = renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
-                done.append((digest, own.write(target, html)))
+                done.append((index, digest, own.write(target, html)))
         return done
 
     ranges = cut_ranges(0, len(pages), LIST_PAGE_CHUNK) + cut_ranges(len(pages), len(paths), RENDER_CHUNK)
     results = map_ranges(render_range, ranges, min_parallel=PARALLEL_RENDER_MIN,
                          label="pages", quiet=quiet, jobs=jobs)
-    outcomes = (outcome for batch in results for outcome in batch)
-    for target, (digest, written) in zip(targets, outcomes):
-        inputs.current[target] = digest
-        writer.claim(target)
-        writer.count(bool(written))
+    rendered = [outcome for batch in results for outcome in batch]
+    writer.claim_all(targets)
+    inputs.current.update(zip(targets, map(inputs.previous.get, targets)))
+    inputs.current.update((targets[index], digest) for index, digest, _ in rendered)
+    written = sum(written for _, _, written in rendered)
+    writer.written += written
+    writer.unchanged += len(targets) - written
     # Papers oldest first, as search ids go (`search.doc_ids`), then the other pages: a new day's
     # URLs then land in the last of the sitemaps, and the full ones before it stay as they were.
     papers_oldest_first = list(reversed(paths[len(pages):]))

@@ -140,6 +140,29 @@ def test_a_paper_cache_file_the_state_does_not_vouch_for_is_parsed_again(tmp_pat
     assert report.written == 0 and len(load_state(site).files) == 8
 
 
+def test_related_lists_that_gain_or_lose_a_paper_reach_the_pages_of_papers_not_parsed_again(tmp_path: Path) -> None:
+    """An old paper's page moves when a new day's paper enters its related list, or a
+    deleted paper leaves it, though the old paper itself was not parsed again."""
+    content, site = tmp_path / "content", tmp_path / "site"
+    old = [make_paper("Zebrafish holography with sparse kernels", "2026-03-01"),
+           make_paper("Sparse kernels for attention", "2026-03-01"),
+           make_paper("Protein folding benchmarks", "2026-03-01"),
+           make_paper("Protein folding datasets", "2026-03-01")]
+    write_store(content, old)
+    build_site(content, site, CONFIG, quiet=True)
+    page = site / "papers" / "zebrafish-holography-with-sparse-kernels" / "index.html"
+    assert "zebrafish-holography-at-scale" not in page.read_text()
+    write_store(content, [make_paper("Zebrafish holography at scale", "2026-03-02")])
+    build_site(content, site, CONFIG, quiet=True)
+    assert "zebrafish-holography-at-scale" in page.read_text()
+    assert tree(site) == tree(build_site(content, tmp_path / "fresh", CONFIG, quiet=True).out_dir)
+    assert "sparse-kernels-for-attention" in page.read_text()
+    (content / "papers" / "2026-03-01" / "sparse-kernels-for-attention.md").unlink()
+    build_site(content, site, CONFIG, quiet=True)
+    assert "sparse-kernels-for-attention" not in page.read_text()
+    assert tree(site) == tree(build_site(content, tmp_path / "fresh2", CONFIG, quiet=True).out_dir)
+
+
 def test_a_corrupt_state_is_ignored_and_rebuilt(tmp_path: Path) -> None:
     content = tmp_path / "content"
     write_store(content, papers(2))
@@ -179,6 +202,7 @@ def test_a_deleted_output_file_is_written_again(tmp_path: Path) -> None:
     before = tree(site)
     (site / "archive" / "index.html").unlink()
     (site / "search" / "meta.json").unlink()
+    next((site / "papers").glob("*/index.html")).unlink()
     build_site(content, site, CONFIG, quiet=True)
     assert tree(site) == before
 

@@ -80,3 +80,15 @@ def test_a_writer_into_an_empty_folder_makes_each_files_folders(tmp_path):
     assert [(tmp_path / "site" / "papers" / name / "index.html").read_text() for name in "ab"] == ["a", "b"]
     assert (writer.written, writer.unchanged) == (4, 0)
     assert leftovers(tmp_path / "site" / "papers" / "a") == []
+
+
+def test_claiming_many_files_refuses_one_claimed_twice(tmp_path):
+    writer = SiteWriter(tmp_path)
+    writer.write("feed.xml", "x")
+    writer.claim_all(["a/index.html", "b/index.html"])
+    assert writer.paths == {"feed.xml", "a/index.html", "b/index.html"}
+    with pytest.raises(ValueError, match="two outputs claim feed.xml"):
+        writer.claim_all(["c/index.html", "feed.xml"])
+    with pytest.raises(ValueError, match="two outputs claim d/index.html"):
+        writer.claim_all(["d/index.html", "d/index.html"])
+    assert writer.paths == {"feed.xml", "a/index.html", "b/index.html"}
