@@ -46,7 +46,6 @@ import datetime as dt
 import hashlib
 import json
 import marshal
-import math
 import re
 import unicodedata
 from dataclasses import dataclass

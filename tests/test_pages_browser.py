@@ -3,8 +3,6 @@ injected script, and fit a phone's width. Served under a sub-path, as a project 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from conftest import make_paper, write_store
