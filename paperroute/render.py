@@ -10,15 +10,18 @@ returns a string, so nothing holds the whole site in memory.
 from __future__ import annotations
 
 import datetime as dt
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from markupsafe import Markup, _escape_inner, escape
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, pass_context
+from jinja2 import (Environment, FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound,
+                    TemplateSyntaxError, pass_context)
 from jinja2.compiler import CodeGenerator
 from jinja2.runtime import Context
 
 from paperroute.config import SiteConfig
+from paperroute.errors import InputError
 from paperroute.markup import abstract_html, plain_summary
 from paperroute import urls
 from paperroute.urls import absolute, relative
@@ -96,6 +99,19 @@ _SECTION_PATHS = frozenset((urls.home_path(), urls.archive_path()))
 def _link_prefix(page_path: str) -> str:
     """What every relative link on a page starts with: one `../` per folder of the page."""
     return relative(page_path, "")
+
+
+def template_error(err: TemplateError, templates_dir: Path) -> InputError:
+    """A mistake in a template (its syntax, a name it misspells, a template it cannot find)
+    as the one-line error a command prints, naming the template's file and line, not a
+    traceback: templates are the project's to edit, so they are input like the content."""
+    if isinstance(err, TemplateSyntaxError):  # and TemplateAssertionError: an unknown filter, say
+        return InputError(err.message or "syntax error", err.filename or err.name, err.lineno)
+    # Jinja gives a template's frames its file name and line: the innermost one is where.
+    frames = [(frame.f_code.co_filename, line) for frame, line in traceback.walk_tb(err.__traceback__)]
+    where = [(name, line) for name, line in frames if not name.endswith(".py") and not name.startswith("<")]
+    name, line = where[-1] if where else (templates_dir, None)
+    return InputError(f"no template {err.name}" if isinstance(err, TemplateNotFound) else str(err), name, line)
 
 
 def escape_output(value: Any, _new: Callable[..., Markup] = str.__new__) -> Markup:
@@ -176,9 +192,13 @@ class Renderer:
         )
         self.environment.filters["shared_partial"] = self._shared_partial
         self._partial_cache: dict[tuple, Markup] = {}
-        self.templates: dict[str, Template] = {
-            name: self.environment.get_template(name) for name in PAGE_TEMPLATES
-        }
+        self._templates_dir = Path(templates_dir)
+        try:
+            self.templates: dict[str, Template] = {
+                name: self.environment.get_template(name) for name in PAGE_TEMPLATES
+            }
+        except TemplateError as err:
+            raise template_error(err, self._templates_dir) from None
 
     @pass_context
     def _shared_partial(self, context: Context, name: str) -> Markup:
@@ -205,4 +225,7 @@ class Renderer:
 
     def render(self, template: str, page_path: str, context: Mapping[str, Any], *,
                absolute_links: bool = False) -> str:
-        return self.templates[template].render(page_path=page_path, absolute_links=absolute_links, **context)
+        try:
+            return self.templates[template].render(page_path=page_path, absolute_links=absolute_links, **context)
+        except TemplateError as err:
+            raise template_error(err, self._templates_dir) from None

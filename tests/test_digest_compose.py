@@ -8,6 +8,7 @@ import datetime as dt
 import email
 import email.policy
 import re
+import shutil
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -22,6 +23,7 @@ from paperroute.digest.compose import DigestEdition
 from paperroute.digest.subscribers import DaySelector, Subscriber, parse_subscribers
 from paperroute.errors import InputError
 from paperroute.model import Paper, Topic
+from paperroute.render import TEMPLATES_DIR
 
 DAY = dt.date(2026, 3, 12)
 TAXONOMY = [Topic("long-context", "Long context"), Topic("code", "Code"), Topic("training", "Training")]
@@ -487,3 +489,15 @@ def test_html_part_fits_a_phone_and_follows_dark_mode(browser, scheme, backgroun
     finally:
         context.close()
     assert [url for url in requests if not url.startswith(("about:", "data:"))] == []
+
+
+def test_a_broken_email_template_is_a_one_line_error_naming_its_file_and_line(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    card = templates / "email" / "paper_card.txt"
+    card.write_text(card.read_text(encoding="utf-8") + "{{ paper.titel }}\n", encoding="utf-8")
+    line = card.read_text(encoding="utf-8").count("\n")
+    with pytest.raises(InputError) as raised:
+        DigestEdition(DAY, day_papers(), TAXONOMY, SITE, SETTINGS, templates_dir=templates)
+    assert (raised.value.path, raised.value.line) == (str(card), line)
+    assert "has no attribute 'titel'" in raised.value.message

@@ -6,6 +6,7 @@ import datetime as dt
 import fcntl
 import os
 import pty
+import shutil
 import struct
 import subprocess
 import sys
@@ -220,6 +221,30 @@ def test_template_output_is_escaped_as_markupsafe_escapes_it() -> None:
     rendered = Renderer(SiteConfig(), {}).environment.from_string("{{ a }}|{{ b }}|{{ c }}").render(
         a="<a href='x'>&</a>", b=Markup("<em>ok</em>"), c=3)
     assert rendered == "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;|<em>ok</em>|3"
+
+
+@pytest.mark.parametrize("broken, message, line", [
+    ("<h1>{{ paper.title }</h1>", "unexpected '}'", 6),
+    ("<h1>{{ paper.titel }}</h1>", "has no attribute 'titel'", 6),
+    ("<h1>{{ paper.title | shout }}</h1>", "No filter named 'shout'", 6),
+    ('<h1>{% include "partials/gone.html" %}</h1>', "no template partials/gone.html", 6),
+], ids=["syntax", "misspelt name", "unknown filter", "missing partial"])
+@pytest.mark.parametrize("forked", [False, True], ids=["in-process", "forked workers"])
+def test_a_broken_template_is_a_one_line_error_naming_its_file_and_line(
+        content: Path, tmp_path: Path, monkeypatch, broken: str, message: str, line: int, forked: bool) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    paper_template = templates / "paper.html"
+    source = paper_template.read_text(encoding="utf-8")
+    assert source.splitlines()[line - 1].strip() == "<h1>{{ paper.title }}</h1>"
+    paper_template.write_text(source.replace("<h1>{{ paper.title }}</h1>", broken), encoding="utf-8")
+    if forked:
+        monkeypatch.setattr("paperroute.site.PARALLEL_RENDER_MIN", 1)
+        monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
+    with pytest.raises(InputError) as raised:
+        build_site(content, tmp_path / "site", config(), quiet=True, templates_dir=templates)
+    assert (raised.value.path, raised.value.line) == (str(paper_template), line)
+    assert message in raised.value.message and "\n" not in str(raised.value)
 
 
 def test_paper_links_keep_only_web_addresses() -> None:

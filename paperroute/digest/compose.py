@@ -55,7 +55,7 @@ from typing import Callable, Hashable, Mapping, Sequence
 from urllib.parse import quote
 
 import css_inline
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 from markupsafe import Markup, escape
 
 from paperroute.config import DigestConfig, SiteConfig
@@ -63,7 +63,7 @@ from paperroute.digest.subscribers import Subscriber
 from paperroute.errors import InputError
 from paperroute.markup import plain_summary
 from paperroute.model import Paper, Topic
-from paperroute.render import TEMPLATES_DIR, author_line, count_of, long_date
+from paperroute.render import TEMPLATES_DIR, author_line, count_of, long_date, template_error
 from paperroute.text import clean_line
 from paperroute.urls import absolute, day_path, paper_path, topic_path
 
@@ -278,18 +278,22 @@ class DigestEdition:
         self._topic_order = {topic.slug: index for index, topic in enumerate(topics)}
         self._topics = {topic.slug: topic for topic in topics}
 
-        environment = _environment(Path(templates_dir))
-        self._html = environment.get_template(HTML_TEMPLATE)
-        self._text = environment.get_template(TEXT_TEMPLATE)
-        css = environment.loader.get_source(environment, CSS_FILE)[0]  # type: ignore[union-attr]
-        html_card = environment.get_template(HTML_CARD_TEMPLATE)
-        text_card = environment.get_template(TEXT_CARD_TEMPLATE)
-        self._entries = {paper.slug: self._entry(index, paper) for index, paper in enumerate(papers)}
-        entries = list(self._entries.values())
-        # Every card ends with a line break, so encoded cards drop into the frame line for line.
-        html_cards = [_crlf(_quoted_printable(_INLINER.inline_fragment(html_card.render(paper=entry), css)
-                                              .rstrip("\n") + "\n")) for entry in entries]
-        text_cards = [_crlf(_quoted_printable(text_card.render(paper=entry))) for entry in entries]
+        self._templates_dir = Path(templates_dir)
+        try:
+            environment = _environment(self._templates_dir)
+            self._html = environment.get_template(HTML_TEMPLATE)
+            self._text = environment.get_template(TEXT_TEMPLATE)
+            css = environment.loader.get_source(environment, CSS_FILE)[0]  # type: ignore[union-attr]
+            html_card = environment.get_template(HTML_CARD_TEMPLATE)
+            text_card = environment.get_template(TEXT_CARD_TEMPLATE)
+            self._entries = {paper.slug: self._entry(index, paper) for index, paper in enumerate(papers)}
+            entries = list(self._entries.values())
+            # Every card ends with a line break, so encoded cards drop into the frame line for line.
+            html_cards = [_crlf(_quoted_printable(_INLINER.inline_fragment(html_card.render(paper=entry), css)
+                                                  .rstrip("\n") + "\n")) for entry in entries]
+            text_cards = [_crlf(_quoted_printable(text_card.render(paper=entry))) for entry in entries]
+        except TemplateError as err:
+            raise template_error(err, self._templates_dir) from None
         # Never in any output, so only their being unguessable matters: no title or topic name
         # can contain one and have a subscriber's address put into it.
         nonce = secrets.token_hex(8)
@@ -414,8 +418,11 @@ class DigestEdition:
             **self._placeholders,
             "filters": self._placeholders["filters"] if subscriber.has_filters else "",
         }
-        return (self._text_part.encode(self._text.render(context)),
-                self._html_part.encode(_INLINER.inline(self._html.render(context))))
+        try:
+            return (self._text_part.encode(self._text.render(context)),
+                    self._html_part.encode(_INLINER.inline(self._html.render(context))))
+        except TemplateError as err:
+            raise template_error(err, self._templates_dir) from None
 
     def render(self, subscriber: Subscriber, papers: Sequence[Paper]) -> bytes:
         """The message for `subscriber` listing `papers` (their selection from this day), as sent."""
