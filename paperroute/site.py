@@ -208,11 +208,15 @@ class PageInputs:
     def corpus_digest(self) -> bytes:
         """Every paper's digest: equal digests mean nothing computed from all papers can have moved."""
         if self._corpus_digest is None:
-            # Hashed flat, each slug after its length: walking 100,000 pairs through
-            # `fingerprint` took 0.45 s of every build, this 0.08 s.
-            pairs = ((slug.encode(), digest) for slug, digest in sorted(self.paper_digests.items()))
-            self._corpus_digest = hashlib.blake2b(b"".join(b"%d:%s%s" % (len(slug), slug, digest) for slug, digest in pairs),
-                                                  digest_size=20).digest()
+            # The slugs (file names never hold a NUL) and the digests (16 bytes each), flat, in
+            # reading order: the same store is read in the same order (`paper_files`), and
+            # another order can only make a build redo what it could have kept, never keep what
+            # moved. Sorted pairs, each formatted, took 0.17 s of every build at 100,000 papers
+            # (through `fingerprint`, 0.45 s); this takes 0.01 s.
+            hasher = hashlib.blake2b(digest_size=20)
+            hasher.update("\0".join(self.paper_digests).encode("utf-8", "surrogatepass"))
+            hasher.update(b"".join(self.paper_digests.values()))
+            self._corpus_digest = hasher.digest()
         return self._corpus_digest
 
 
