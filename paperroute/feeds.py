@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from feedgen.feed import FeedGenerator
 
 from paperroute.config import SiteConfig
-from paperroute.corpus import Corpus
+from paperroute.corpus import Corpus, build_corpus
 from paperroute.markup import abstract_html
 from paperroute.model import Paper
 from paperroute.output import SiteWriter
@@ -216,6 +216,17 @@ def write_feeds(corpus: Corpus, site: SiteConfig, writer: SiteWriter) -> None:
         meta = _feed_meta(site, f"{site.title}: {topic.name}", description, topic_feed_path(topic.slug),
                           topic_path(topic.slug), items, corpus_updated)
         writer.write(topic_feed_path(topic.slug), _rss_feed(meta, items, site))
+
+
+def feed_corpus(corpus: Corpus, feed_size: int) -> Corpus:
+    """The papers the feeds show, as a corpus of their own: a few thousand, small enough to
+    send to the process that writes the feeds beside the pages (`site.write_side_outputs`).
+
+    Its feeds are the whole corpus's, byte for byte: every topic in use keeps its newest paper
+    (so the same topics, in the same order), and each list's first `feed_size` papers, sorted
+    the same way, are the same.
+    """
+    return build_corpus(_feed_papers(corpus, feed_size), corpus.topics)
 
 
 def _feed_papers(corpus: Corpus, feed_size: int) -> list[Paper]:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from conftest import make_paper, write_store
 from paperroute.config import SiteConfig
 from paperroute.corpus import Corpus, build_corpus
-from paperroute.feeds import content_html, plain_line, write_feeds, xml_text
+from paperroute.feeds import content_html, feed_corpus, plain_line, write_feeds, xml_text
 from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter
 from paperroute.store import ContentStore
@@ -388,3 +388,24 @@ def test_every_feed_link_in_a_built_site_names_a_page_that_exists(tmp_path: Path
         announced = [urljoin(page_url, link.get("href")) for link in page.iter("link")
                      if link.get("rel") == "alternate" and link.get("type") == "application/rss+xml"]
         assert absolute(base_url, topic_feed_path(path.parent.name)) in announced, announced
+
+
+def test_the_feeds_of_the_papers_they_show_are_the_feeds_of_the_whole_corpus(tmp_path: Path) -> None:
+    """`feed_corpus` is what a build sends to the process that writes the feeds: its feeds
+    must be the whole corpus's, byte for byte, topics outside the taxonomy and `other` included."""
+    papers = [make_paper(f"Paper {day}-{number}", f"2026-03-{day:02d}", position=number,
+                         topics=[["training"], ["code", "reasoning"], [], ["hand-made"], ["reasoning"]][(day + number) % 5],
+                         upvotes=number if day % 2 else None)
+              for day in range(1, 13) for number in range(1, 6)]
+    papers.append(make_paper("Old Lone Topic", "2026-02-01", topics=["rare-topic"]))
+    for number, paper in enumerate(papers):
+        paper.slug = f"paper-{number}"
+    corpus = build_corpus(papers, TAXONOMY)
+    site = site_config(feed_size=4)
+    small = feed_corpus(corpus, site.feed_size)
+    assert len(small.papers) < len(corpus.papers) and small.topics == corpus.topics
+    write_feeds(corpus, site, SiteWriter(tmp_path / "whole"))
+    write_feeds(small, site, SiteWriter(tmp_path / "small"))
+    files = sorted(path.relative_to(tmp_path / "whole") for path in (tmp_path / "whole").rglob("*") if path.is_file())
+    assert len(files) == 3 + len(corpus.topics)
+    assert all((tmp_path / "whole" / f).read_bytes() == (tmp_path / "small" / f).read_bytes() for f in files)
