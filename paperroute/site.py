@@ -178,7 +178,7 @@ class PageInputs:
         function of the code, the paper and its related papers."""
         return papers_fingerprint(self.code, self.paper_digests, b"paper:" + slug.encode(), (slug, *related))
 
-    def related_papers(self, corpus: Corpus, *, quiet: bool = False, jobs: int | None = None) -> dict[str, list[str]]:
+    def related_papers(self, corpus: Corpus, *, quiet: bool = False, jobs: int | None = None) -> Mapping[str, list[str]]:
         """Related papers: the last build's when no paper changed (a no-op rebuild), else
         ranked again where their inputs moved (`rank_related`)."""
         key = self.corpus_digest()

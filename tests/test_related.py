@@ -7,6 +7,7 @@ import pickle
 import random
 
 import numpy as np
+import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -137,6 +138,20 @@ def test_picking_each_papers_terms_a_block_of_papers_at_a_time_gives_the_same_ra
     assert blocked.lists == expected.lists
     assert pickle.dumps(blocked.as_record()) == pickle.dumps(expected.as_record())  # weights and all, bit for bit
     assert rank_related([]).lists == {}
+
+
+def test_the_lists_read_from_the_ranking_are_each_papers_list() -> None:
+    papers = clustered()
+    ranking = rank_related(papers)
+    lists = ranking.lists
+    assert sorted(lists) == sorted(paper.slug for paper in papers) and len(lists) == len(papers)
+    cuts = np.r_[0, np.cumsum(ranking.list_counts)]
+    for index, slug in enumerate(ranking.slugs):
+        assert lists[slug] == [ranking.slugs[i] for i in ranking.partners[cuts[index]:cuts[index + 1]]]
+    assert lists["legal-0"][0].startswith("legal-")
+    with pytest.raises(KeyError):
+        lists["no-such-paper"]
+    assert lists.get("legal-00", ()) == () and lists.get("zzz", ()) == ()
 
 
 def test_the_idf_basis_grows_in_steps_of_a_quarter() -> None:
