@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import termios
+from collections import Counter
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -465,6 +466,9 @@ def test_archive_lists_every_day_with_charts(content: Path, tmp_path: Path) -> N
     assert [a["href"] for ul in archive.find_all(class_="day-list") for a in ul.find_all("a")] == [
         "../days/2026-03-12/", "../days/2026-03-11/", "../days/2026-03-10/"]
     assert days
+    per_day = Counter(paper.date for paper in corpus_papers())
+    assert [li.find(class_="count").get_text() for ul in archive.find_all(class_="day-list") for li in ul.find_all("li")] \
+        == [f"{per_day[date]} paper{'s' if per_day[date] != 1 else ''}" for date in sorted(per_day, reverse=True)]
     heatmap = archive.find("svg", class_="heatmap")
     linked = sorted(a["href"] for a in heatmap.find_all("a"))
     assert linked == ["../days/2026-03-10/", "../days/2026-03-11/", "../days/2026-03-12/"]
