@@ -29,7 +29,10 @@ This machine's ext4 runs without a journal, and such an ext4 will not reuse an i
 the last 60 s (300 s while its inode table block is unwritten): it scans past every one, so for
 minutes after a mass deletion each new file or folder costs several times the CPU (creating a
 folder and a file: 0.07 ms settled, 0.35 ms just after deleting 10,000 of each). A deletion
-just before a timed step would charge that to the step, ours or Hugo's.
+just before a timed step would charge that to the step, ours or Hugo's. Likewise every timed
+step starts after `sync`: Hugo's two 100k builds leave over 2 GB of output to be written back,
+and the steps after them (the new day and the full build) paid for that writeback (the full
+build of 100,100 papers took 51.2 s where the cold build of 100,000 had taken 42.7 s).
 
     .venv/bin/python bench/bench_build.py [--sizes 10000,100000] [--skip-hugo]
 
@@ -270,6 +273,7 @@ def load_average() -> float:
 
 
 def run_measured(command: Sequence[str], cwd: Path, timeout: float | None = None) -> Measured:
+    os.sync()  # an earlier step's files are written back now, not during this one
     load_before = load_average()
     started = time.perf_counter()
     process = subprocess.Popen(list(command), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
