@@ -157,21 +157,20 @@ class SiteWriter:
         """
         if not self.root.is_dir():
             return 0
-        if previous is None:
-            candidates = [p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file()]
-        else:  # only those this build did not claim, found by set difference: sorting 120,000 took 0.06 s
-            candidates = sorted(previous - self.paths)
+        walked = previous is None
+        if walked:
+            previous = {p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file()}
         removed = 0
-        for rel in candidates:
-            if rel not in self.paths:
-                path = self.root / rel
-                path.unlink(missing_ok=True)
-                removed += 1
-                for folder in path.parents:
-                    if folder == self.root or any(folder.iterdir()):
-                        break
-                    folder.rmdir()
-        if previous is None:
+        # Only those this build did not claim, found by set difference: sorting 120,000 took 0.06 s.
+        for rel in sorted(previous - self.paths):
+            path = self.root / rel
+            path.unlink(missing_ok=True)
+            removed += 1
+            for folder in path.parents:
+                if folder == self.root or any(folder.iterdir()):
+                    break
+                folder.rmdir()
+        if walked:
             for folder in sorted((p for p in self.root.rglob("*") if p.is_dir()), reverse=True):
                 if not any(folder.iterdir()):
                     folder.rmdir()
