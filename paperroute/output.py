@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Container, Iterable
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *, make_parents: bool = True) -> None:
@@ -96,20 +96,34 @@ class SiteWriter:
     (a topic that lost its last page, a renamed paper), so site/ always equals the content.
     """
 
-    def __init__(self, root: Path, *, empty: bool = False):
+    def __init__(self, root: Path, *, empty: bool = False, listed: Container[str] = (), gone: Container[str] = ()):
         """`empty`: the folder held nothing when the build began, so there is no old file to
         compare with, and each file's folder is made before it is opened, not after the open
-        fails (three system calls and two exceptions fewer for each of a cold build's pages)."""
+        fails (three system calls and two exceptions fewer for each of a cold build's pages).
+
+        `listed` and `gone`: files known to have been there when the build began and which of
+        them have gone since, from a survey of the folder made beside the build
+        (`buildstate.survey_disk`): `has` answers for those without a `stat` of its own.
+        """
         self.root = Path(root)
         self.empty = empty
+        self.listed, self.gone = listed, gone
         self._prefix = os.path.join(self.root, "")  # `has` joins by concatenation: 120,000 calls
         self.paths: set[str] = set()
         self.written = 0
         self.unchanged = 0
 
     def has(self, rel_path: str) -> bool:
-        """Whether the file is there; a string path, as a no-op build asks 120,000 times."""
+        """Whether the file is there: a no-op build asks for 120,000 of them, known from the
+        survey (`listed`) or, for others, from the disk, by a string path."""
+        if rel_path in self.listed:
+            return rel_path not in self.gone
         return os.path.isfile(self._prefix + rel_path)
+
+    def sibling(self) -> "SiteWriter":
+        """A writer of the same folder that knows what this one knew when the build began,
+        with files and counts of its own: for one range of a build's pages, in any process."""
+        return SiteWriter(self.root, empty=self.empty, listed=self.listed, gone=self.gone)
 
     def claim(self, rel_path: str) -> None:
         """Mark a file as this build's output; two outputs claiming one path is a bug."""

@@ -348,3 +348,69 @@ class Background(Generic[A, R]):
         if kind != "value":
             raise RuntimeError(f"the background process ended without a result (exit code {self._process.exitcode})")
         return value  # type: ignore[return-value]
+
+
+def _produce_and_send(produce: Callable[[], Iterator[object]], parents_end: multiprocessing.connection.Connection,
+                      sender: multiprocessing.connection.Connection) -> None:
+    """An `Ahead` process's body: send each value `produce` yields as it comes, or the
+    exception that stopped it."""
+    parents_end.close()
+    try:
+        for value in produce():
+            sender.send(("value", value))
+    except BaseException as error:  # the parent raises it when it asks for the next value
+        sender.send(("error", error))
+    finally:
+        sender.close()
+
+
+class Ahead(Generic[R]):
+    """The values `produce()` yields, made in another process from now on, and taken here in
+    the order they come (`next`), each when this process needs it.
+
+    For questions to ask before this process can use the answers, when it has other work
+    meanwhile: a build asks the disk for every paper file's stamp and every old output's
+    presence (`buildstate.survey_disk`) while it reads its state. Forked when made, while this
+    process is small; on one core (or below a build's size where forking pays) `produce`
+    simply runs here, a value at a time, as `next` asks.
+    """
+
+    def __init__(self, produce: Callable[[], Iterator[R]], *, parallel: bool = True, jobs: int | None = None):
+        self._process: multiprocessing.process.BaseProcess | None = None
+        if not (parallel and worker_count(jobs) >= 2):
+            self._values = produce()
+            return
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        with heap_frozen():
+            self._process = context.Process(target=_produce_and_send, args=(produce, self._receiver, sender),
+                                            daemon=True)
+            self._process.start()
+        sender.close()
+
+    def __enter__(self) -> "Ahead[R]":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def next(self) -> R:
+        if self._process is None:
+            return next(self._values)
+        try:
+            kind, value = self._receiver.recv()
+        except EOFError:
+            self._process.join()
+            raise RuntimeError(f"the process working ahead ended without a value (exit code {self._process.exitcode})")
+        if kind == "error":
+            raise value  # type: ignore[misc]
+        return value  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Stop the work if it is still going (the build failed, or asked for no more)."""
+        if self._process is not None:
+            self._receiver.close()
+            self._process.terminate()
+            self._process.join()
+            self._process = None
+            self._values = iter(())

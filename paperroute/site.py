@@ -8,6 +8,7 @@ build wrote that this one did not are pruned at the end.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from html import escape
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, save_state,
-                                   search_cache_paths)
+                                   search_cache_paths, survey_disk)
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
@@ -24,7 +25,7 @@ from paperroute.model import Topic
 from paperroute.output import SiteWriter
 from paperroute.packed import PackedPapers
 from paperroute.pages import SITE_FEEDS, Page, nav_topics, paper_page, site_pages
-from paperroute.parallel import Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
+from paperroute.parallel import Ahead, Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
 from paperroute.search import IndexCache, doc_blocks, doc_ids, write_search_index
@@ -83,16 +84,30 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     check_out_dir(Path(out_dir), Path(content_dir), Path(templates_dir))
     fresh = not Path(out_dir).is_dir() or not any(Path(out_dir).iterdir())
     paper_files = ContentStore(content_dir).paper_files()
-    # The search index and the feeds are made beside the pages by a process forked now, while
-    # this one is small, and handed the papers once they are read (`parallel.Background`).
-    with Background(write_side_outputs, parallel=len(paper_files) >= PARALLEL_SEARCH_MIN, jobs=jobs) as beside:
+    big = len(paper_files) >= PARALLEL_SEARCH_MIN
+    # Two processes are forked now, while this one is small. One asks the disk what changed
+    # (`survey_disk`) while this one reads the state. The other makes the search index and
+    # the feeds beside the pages, handed the papers once they are read (`parallel.Background`).
+    with Ahead(functools.partial(survey_disk, paper_files, Path(out_dir)), parallel=big, jobs=jobs) as disk, \
+            Background(write_side_outputs, parallel=big, jobs=jobs) as beside:
         state = load_state(out_dir)
         previous_outputs = state.outputs
-        parsed = load_papers(paper_files, state, paper_terms, quiet=quiet, jobs=jobs)
+        parsed = load_papers(paper_files, disk.next(), state, paper_terms, quiet=quiet, jobs=jobs)
         corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
         release_freed_memory()  # what parsing left (the workers' pickled batches), before the next fork
         site = config.site
         writer = SiteWriter(out_dir, empty=fresh)
+
+        @functools.cache
+        def surveyed() -> SiteWriter:
+            """The writer, told which of the last build's files are gone: asked as late as the
+            build can, the survey being still at work (0.25 s of waiting after a 100k new day,
+            asked before the papers were packed)."""
+            identity, gone = disk.next()
+            if identity == state.identity:  # it read the very state this build read
+                writer.listed, writer.gone = previous_outputs, gone
+            return writer
+
         inputs = PageInputs(
             code=code_digest(templates_dir) + repr(site).encode(),
             paper_digests={item.paper.slug: item.digest for item in parsed},
@@ -103,7 +118,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
         # Same code, settings, taxonomy and papers as the last build, every file still there: every
         # page's fingerprint would match, so claim them all without planning a single page.
         site_key = fingerprint((inputs.code, repr(corpus.topics), inputs.corpus_digest()), {})
-        if state.site_key == site_key and all(map(writer.has, previous_outputs)):
+        if state.site_key == site_key and all(map(surveyed().has, previous_outputs)):
             for path in previous_outputs:
                 writer.keep(path)
             if state.changed:  # files were touched but hold the same bytes: remember their new stamps
@@ -120,7 +135,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
             site=site, feeds=feed_corpus(corpus, site.feed_size),
         ))
         release_freed_memory()  # the packed papers, sent
-        pages = write_pages(corpus, site, writer, templates_dir, inputs, quiet=quiet, jobs=jobs)
+        pages = write_pages(corpus, site, surveyed(), templates_dir, inputs, quiet=quiet, jobs=jobs)
         write_assets(templates_dir / ASSETS_DIR, writer)
         write_robots(site, writer)
         side = beside.result()
@@ -227,7 +242,8 @@ def papers_fingerprint(code: bytes, digests: Mapping[str, bytes], name: bytes, s
     return hashlib.blake2b(b"".join((code, name, b"\0", *map(digests.__getitem__, slugs))), digest_size=20).digest()
 
 
-# Below this many papers the search index is built in-process, not beside the pages.
+# Below this many papers the search index is built, and the disk surveyed, in this process:
+# forking would cost more than it saves.
 PARALLEL_SEARCH_MIN = 2000
 # Below this many pages, a build renders in-process: forking workers would cost more.
 PARALLEL_RENDER_MIN = 1500
@@ -354,7 +370,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     def render_range(start: int, end: int) -> list[tuple[int, bytes, bool]]:
         """The pages rendered, as (index, fingerprint, written or bytes unchanged); the others
         were current and are the last build's, fingerprint and all."""
-        own = SiteWriter(writer.root, empty=writer.empty)
+        own = writer.sibling()
         done: list[tuple[int, bytes, bool]] = []
         for index in range(start, end):
             target = targets[index]

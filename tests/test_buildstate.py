@@ -9,16 +9,18 @@ import multiprocessing
 import os
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
 
 from conftest import make_paper, write_store
-from paperroute.buildstate import BuildState, fingerprint, load_papers, load_state, paper_cache_dir, state_path
+from paperroute.buildstate import (BuildState, file_stamps, fingerprint, gone_outputs, load_papers, load_state,
+                                   paper_cache_dir, state_path, survey_disk)
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, SourceRef, Topic
-from paperroute.parallel import Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
+from paperroute.parallel import Ahead, Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import paper_terms
 from paperroute.site import build_site
 from paperroute.store import ContentStore
@@ -27,7 +29,8 @@ CONFIG = Config(site=SiteConfig(base_url="https://example.org/digest/", topic_pa
 
 
 def load_papers_of(content: Path, state: BuildState) -> list:
-    return load_papers(ContentStore(content).paper_files(), state, paper_terms, quiet=True, jobs=1)
+    files = ContentStore(content).paper_files()
+    return load_papers(files, file_stamps(files), state, paper_terms, quiet=True, jobs=1)
 
 
 def tree(root: Path) -> dict[str, str]:
@@ -205,6 +208,26 @@ def test_a_deleted_output_file_is_written_again(tmp_path: Path) -> None:
     next((site / "papers").glob("*/index.html")).unlink()
     build_site(content, site, CONFIG, quiet=True)
     assert tree(site) == before
+
+
+def test_the_survey_of_the_disk_stamps_the_papers_and_names_the_gone_outputs_of_the_state_it_read(tmp_path: Path) -> None:
+    """A build trusts the survey's list of gone files only for the state it read itself: the
+    identity it reports is that state file's, and another state file has another."""
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, papers(2))
+    build_site(content, site, CONFIG, quiet=True)
+    page = next((site / "papers").glob("*/index.html"))
+    page.unlink()
+    files = ContentStore(content).paper_files()
+    (sizes, mtimes), (identity, gone) = survey_disk(files, site)
+    assert list(sizes) == [os.stat(key).st_size for key in files]
+    assert list(mtimes) == [os.stat(key).st_mtime_ns for key in files]
+    assert gone == {page.relative_to(site).as_posix()}
+    assert identity is not None and identity == load_state(site).identity
+    write_store(content, [p for p in papers(3) if p.date.day == 3])
+    build_site(content, site, CONFIG, quiet=True)  # a new day: the state is saved again
+    assert gone_outputs(site) == (load_state(site).identity, set()) and load_state(site).identity != identity
+    assert gone_outputs(tmp_path / "never-built") == (None, set())
 
 
 def test_fingerprints_cover_every_value_and_refuse_unknown_kinds() -> None:
@@ -394,6 +417,38 @@ def test_an_error_in_the_background_reaches_the_caller_and_a_lost_process_is_an_
     with pytest.raises(RuntimeError, match="without a result"):
         lost.result()
     assert Background.running() == 0
+
+
+def test_work_ahead_comes_from_another_process_in_order_and_its_error_when_asked() -> None:
+    def produce() -> Iterator[object]:
+        yield os.getpid()
+        yield "the second"
+        raise InputError("bad line", Path("papers/x.md"), 3)
+
+    with Ahead(produce, jobs=2) as ahead:
+        assert ahead.next() not in (None, os.getpid())
+        assert ahead.next() == "the second"
+        with pytest.raises(InputError, match="bad line"):
+            ahead.next()
+    with Ahead(lambda: iter([os._exit(3)]), jobs=2) as lost:
+        with pytest.raises(RuntimeError, match="without a value"):
+            lost.next()
+
+
+def test_work_ahead_runs_here_a_value_at_a_time_on_one_core_and_is_stopped_when_not_wanted() -> None:
+    made: list[int] = []
+
+    def produce() -> Iterator[int]:
+        for number in (1, 2):
+            made.append(number)
+            yield os.getpid()
+
+    alone = Ahead(produce, jobs=1)
+    assert made == []
+    assert alone.next() == os.getpid() and made == [1]
+    with Ahead(lambda: iter([time.sleep(60)]), jobs=2) as unwanted:
+        child = unwanted._process.pid
+    _wait_until(lambda: _ended(child), seconds=5)
 
 
 def test_workers_wait_for_a_background_process_to_leave_its_core() -> None:
