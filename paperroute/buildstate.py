@@ -270,6 +270,60 @@ def _paper_record(paper: Paper) -> tuple:
             paper.position, paper.extra, paper.slug)
 
 
+def _paper_texts(record: tuple) -> tuple[str, tuple[str, list[str], str]]:
+    """A record's slug, and its title, authors and abstract: what the search index reads."""
+    return record[11], (record[0], record[3], record[2])
+
+
+# Title, authors and abstract.
+Texts = tuple[str, list[str], str]
+
+
+@dataclass(frozen=True)
+class StoredTexts:
+    """Where the texts of the papers this build did not parse lie on disk: in the paper
+    cache's files the state was read from, each with the identity the state vouched for.
+
+    The search index's process reads them there (`texts`), and only those it needs: after a
+    new day, the texts of the papers in the display blocks that moved. Packed and sent from
+    the build's process, all 100,000 papers' texts cost it 0.3 s to pack and 0.24 s to send.
+    """
+
+    folders: list[tuple[str, tuple[int, int, int]]]
+    folder_of: dict[str, int]  # slug → its file in `folders`
+
+    def texts(self, folder: int) -> dict[str, Texts]:
+        """The texts of every paper in one file, by slug."""
+        path, identity = self.folders[folder]
+        with open(path, "rb") as handle:
+            if _file_identity(os.fstat(handle.fileno())) != identity:
+                raise RuntimeError(f"{path} was replaced during the build: is another build writing to this site?")
+            records = marshal.loads(handle.read())
+        return dict(_paper_texts(paper) for _, _, _, paper, _ in records.values())
+
+
+def stored_texts(out_dir: Path, files: list[str], parsed: list[ParsedFile], state: BuildState,
+                 vouched: Mapping[str, tuple[int, int, int]]) -> StoredTexts:
+    """Where each paper of `parsed` (read from `files`, in order) that was not parsed again
+    has its record: in its folder's file, which the state vouched for (`vouched`, its
+    `folders` as read) and this build has not yet replaced."""
+    cache = paper_cache_dir(out_dir)
+    folders: list[tuple[str, tuple[int, int, int]]] = []
+    folder_of: dict[str, int] = {}
+    parsed_again = state.parsed
+    prefix, number = "", -1  # the folder of the files before, with its separator, and its number
+    for key, item in zip(files, parsed):
+        # Files come a folder at a time: `dirname` for each of 100,000 took 0.045 s.
+        if not key.startswith(prefix) or key.find(os.sep, len(prefix)) >= 0 or not prefix:
+            folder = os.path.dirname(key)
+            prefix, number = folder + os.sep, len(folders) if folder in vouched else -1
+            if number >= 0:
+                folders.append((str(cache / _folder_file(folder)), vouched[folder]))
+        if number >= 0 and (slug := item.paper.slug) not in parsed_again:
+            folder_of[slug] = number
+    return StoredTexts(folders, folder_of)
+
+
 # A day's papers share one date object (a state holds a few thousand days, 100,000 papers).
 _date = functools.lru_cache(maxsize=None)(dt.date.fromordinal)
 

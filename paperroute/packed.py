@@ -7,22 +7,27 @@ and CPython writes to every object it reads (its reference count): 600 MB at 100
 the largest part of a build's peak memory. Packed (0.3-0.4 s at 100,000 papers, in the
 build), the papers cross as about 110 MB of bytes; the process unpacks slugs, dates and
 topics into objects of its own, and the texts a chunk at a time as it reads them, letting
-each chunk go once it is counted.
+each chunk go once it is counted. The texts of papers the build did not parse again are not
+packed at all: the process reads those it needs from the paper cache's files
+(`buildstate.StoredTexts`), and after a new day it needs few.
 """
 
 from __future__ import annotations
 
 import array
+import bisect
 import datetime as dt
 import functools
 import marshal
-import pickle
 from collections.abc import Callable, Mapping, Sequence
 
+from paperroute.buildstate import StoredTexts, Texts
 from paperroute.model import Paper
 
 # Papers per packed chunk of texts: unpacked one chunk at a time, about 2 MB each.
 TEXT_CHUNK = 2048
+# No paper's texts left to be read from the paper cache: all are packed.
+NOTHING_STORED = StoredTexts([], {})
 
 
 class PackedPaper:
@@ -49,28 +54,42 @@ class PackedPaper:
 
 
 class _Texts:
-    """The packed chunks of texts, the one last unpacked kept: papers are read in order."""
+    """The texts: packed chunks, the one last unpacked kept (papers are read in order), and
+    for papers whose record the build did not change, the paper cache's files they are in
+    (`buildstate.StoredTexts`), the one last read kept."""
 
-    def __init__(self, chunks: list[bytes | None], count: int) -> None:
-        self._chunks, self._count = chunks, count
-        self._number = -1
-        self._rows: list[tuple[str, list[str], str]] = []
+    def __init__(self, chunks: list[bytes | None], rows: array.array, slugs: list[str], stored: StoredTexts) -> None:
+        # rows[paper]: its row in the packed chunks, or -1 - the number of its stored file
+        self._chunks, self._rows, self._slugs, self._stored = chunks, rows, slugs, stored
+        self._packed = [paper for paper, row in enumerate(rows) if row >= 0]  # papers with a row, in order
+        self._number = self._folder = -1
+        self._chunk: list[Texts] = []
+        self._folder_texts: dict[str, Texts] = {}
 
-    def row(self, paper: int) -> tuple[str, list[str], str]:
-        chunk = paper // TEXT_CHUNK
+    def row(self, paper: int) -> Texts:
+        row = self._rows[paper]
+        if row < 0:
+            if -1 - row != self._folder:
+                self._folder = -1 - row
+                self._folder_texts = self._stored.texts(self._folder)
+            return self._folder_texts[self._slugs[paper]]
+        chunk = row // TEXT_CHUNK
         if chunk != self._number:
             packed = self._chunks[chunk]
             if packed is None:
                 raise RuntimeError(f"the texts of paper {paper} were read after they were let go")
-            self._rows, self._number = marshal.loads(packed), chunk
-        return self._rows[paper % TEXT_CHUNK]
+            self._chunk, self._number = marshal.loads(packed), chunk
+        return self._chunk[row % TEXT_CHUNK]
 
     def release(self, below: int) -> None:
         """Let go of the texts of the papers numbered below `below`: none will be read again."""
-        for chunk in range(len(self._chunks) if below >= self._count else below // TEXT_CHUNK):
+        rows = bisect.bisect_left(self._packed, below)  # the packed rows of those papers
+        for chunk in range(len(self._chunks) if rows >= len(self._packed) else rows // TEXT_CHUNK):
             self._chunks[chunk] = None
             if chunk == self._number:
-                self._number, self._rows = -1, []
+                self._number, self._chunk = -1, []
+        if below >= len(self._rows):
+            self._folder, self._folder_texts = -1, {}
 
 
 def texts_kept(below: int) -> None:
@@ -82,22 +101,36 @@ class PackedPapers:
     another (`unpack`). With `pack=False` they are only held, for a search index made in
     this very process, where packing would be time and memory for nothing."""
 
-    def __init__(self, papers: Sequence[Paper], digests: Mapping[str, bytes], *, pack: bool = True) -> None:
+    def __init__(self, papers: Sequence[Paper], digests: Mapping[str, bytes], *, pack: bool = True,
+                 stored: StoredTexts = NOTHING_STORED) -> None:
+        """`stored`: papers whose texts the other process is to read from the paper cache, not
+        from what is packed here."""
         self._papers: Sequence[Paper] | None = None if pack else papers
         self._digests = digests
         self._index = self._texts = None
+        self._stored = StoredTexts(stored.folders, {})  # the other process finds a paper's file by its row
         if pack:
             # Column by column: a list of 100,000 tuples took half as long again to pack.
             slugs = [paper.slug for paper in papers]
-            self._index = pickle.dumps((slugs, array.array("i", [paper.date.toordinal() for paper in papers]),
-                                        [paper.topics for paper in papers], list(map(digests.__getitem__, slugs))),
-                                       pickle.HIGHEST_PROTOCOL)
-            # Marshalled, as the build state is: texts are only strings and lists of them, and
-            # 100,000 papers' took 0.148 s to pack and 0.064 s to unpack, against pickle's
-            # 0.220 s and 0.149 s (/tmp/pr/pk.py).
+            # Each paper's row among those packed, or -1 - the number of its stored file.
+            rows, packed = array.array("i"), []
+            for paper, slug in zip(papers, slugs):
+                folder = stored.folder_of.get(slug)
+                if folder is None:
+                    rows.append(len(packed))
+                    packed.append(paper)
+                else:
+                    rows.append(-1 - folder)
+            # Marshalled, as the build state is: the columns and texts are only strings, bytes
+            # and lists of them. 100,000 papers' texts took 0.148 s to pack and 0.064 s to
+            # unpack, against pickle's 0.220 s and 0.149 s (/tmp/pr/pk.py); the columns 0.04 s
+            # against 0.14 s.
+            self._index = marshal.dumps((slugs, array.array("i", [paper.date.toordinal() for paper in papers]).tobytes(),
+                                         [paper.topics for paper in papers], list(map(digests.__getitem__, slugs)),
+                                         rows.tobytes()))
             self._texts = [marshal.dumps([(paper.title, paper.authors, paper.abstract)
-                                          for paper in papers[start:start + TEXT_CHUNK]])
-                           for start in range(0, len(papers), TEXT_CHUNK)]
+                                          for paper in packed[start:start + TEXT_CHUNK]])
+                           for start in range(0, len(packed), TEXT_CHUNK)]
             self._digests = {}
 
     def unpack(self) -> tuple[Sequence[Paper | PackedPaper], Mapping[str, bytes], Callable[[int], None]]:
@@ -105,8 +138,9 @@ class PackedPapers:
         (`_Texts.release`). Once: the packed bytes go with it."""
         if self._papers is not None:
             return self._papers, self._digests, texts_kept
-        slugs, ordinals, topics, digests = pickle.loads(self._index)
-        texts = _Texts(self._texts, len(slugs))
+        slugs, ordinals, topics, digests, rows = marshal.loads(self._index)
+        ordinals, rows = array.array("i", ordinals), array.array("i", rows)
+        texts = _Texts(self._texts, rows, slugs, self._stored)
         self._index = self._texts = None
         date = functools.lru_cache(maxsize=None)(dt.date.fromordinal)  # a day's papers share one
         papers = [PackedPaper(slug, date(ordinal), paper_topics, texts, number)

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, save_state,
-                                   search_cache_paths, survey_disk)
+                                   search_cache_paths, stored_texts, survey_disk)
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
 from paperroute.feeds import feed_corpus, write_feeds
 from paperroute.model import Topic
 from paperroute.output import SiteWriter
-from paperroute.packed import PackedPapers
+from paperroute.packed import NOTHING_STORED, PackedPapers
 from paperroute.pages import SITE_FEEDS, Page, nav_topics, paper_page, site_pages
 from paperroute.parallel import Ahead, Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import TermVector, paper_terms, rank_related
@@ -91,7 +91,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     with Ahead(functools.partial(survey_disk, paper_files, Path(out_dir)), parallel=big, jobs=jobs) as disk, \
             Background(write_side_outputs, parallel=big, jobs=jobs) as beside:
         state = load_state(out_dir)
-        previous_outputs = state.outputs
+        previous_outputs, vouched = state.outputs, dict(state.folders)
         parsed = load_papers(paper_files, disk.next(), state, paper_terms, quiet=quiet, jobs=jobs)
         corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
         release_freed_memory()  # what parsing left (the workers' pickled batches), before the next fork
@@ -131,7 +131,9 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
             root=Path(out_dir), empty=writer.empty, code=inputs.code, topics=corpus.topics,
             corpus_digest=inputs.corpus_digest(),
             previous={path: mark for path, mark in previous_outputs.items() if path.startswith(search_path())},
-            papers=PackedPapers(doc_ids(corpus), inputs.paper_digests, pack=beside.forked),
+            papers=PackedPapers(doc_ids(corpus), inputs.paper_digests, pack=beside.forked,
+                                stored=stored_texts(out_dir, paper_files, parsed, state, vouched) if beside.forked
+                                else NOTHING_STORED),
             site=site, feeds=feed_corpus(corpus, site.feed_size),
         ))
         release_freed_memory()  # the packed papers, sent

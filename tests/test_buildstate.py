@@ -16,10 +16,11 @@ import pytest
 
 from conftest import make_paper, write_store
 from paperroute.buildstate import (BuildState, file_stamps, fingerprint, gone_outputs, load_papers, load_state,
-                                   paper_cache_dir, state_path, survey_disk)
+                                   paper_cache_dir, search_cache_paths, state_path, survey_disk)
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, SourceRef, Topic
+from paperroute.packed import PackedPapers
 from paperroute.parallel import Ahead, Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import paper_terms
 from paperroute.site import build_site
@@ -279,6 +280,38 @@ def test_forked_workers_build_the_same_bytes_as_one_process(tmp_path: Path, monk
     assert (forked.pages, forked.written) == (serial.pages, serial.written)
     again = build_site(content, tmp_path / "forked", CONFIG, quiet=True)
     assert again.written == 0 and again.unchanged == serial.written
+
+
+def test_the_search_process_reads_the_texts_of_papers_not_parsed_again_from_the_paper_cache(tmp_path: Path, monkeypatch) -> None:
+    """Only the papers parsed this build are packed for it; the others' texts it reads, where
+    it needs them, from the state's files: after a new day, after an edit beside unchanged
+    papers, and for every paper when its own cache is gone."""
+    monkeypatch.setattr("paperroute.site.PARALLEL_SEARCH_MIN", 1)
+    monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, papers(3))
+    build_site(content, site, CONFIG, quiet=True)
+    packed: list[int] = []
+    pack = PackedPapers.__init__
+
+    def counting(self, papers, digests, **options) -> None:
+        pack(self, papers, digests, **options)
+        packed.append(len(papers) - len(options["stored"].folder_of))
+
+    monkeypatch.setattr(PackedPapers, "__init__", counting)
+    write_store(content, [p for p in papers(4) if p.date.day == 4])
+    build_site(content, site, CONFIG, quiet=True)
+    edited = content / "papers" / "2026-03-02" / "paper-1-0-on-sparse-attention-kernels-0.md"
+    edited.write_text(edited.read_text().replace("title: Paper 1-0", "title: Paper 1-0 <b>edited</b>"), encoding="utf-8")
+    build_site(content, site, CONFIG, quiet=True)
+    for cache in search_cache_paths(site):
+        cache.unlink()
+    edited.write_text(edited.read_text().replace("<b>edited</b>", "edited again"), encoding="utf-8")
+    build_site(content, site, CONFIG, quiet=True)
+    assert packed == [4, 1, 1]
+    build_site(content, tmp_path / "fresh", CONFIG, quiet=True)
+    assert tree(site) == tree(tmp_path / "fresh")
+    assert any("Paper 1-0 edited again" in path.read_text() for path in (site / "search" / "d").glob("*.json"))
 
 
 def test_a_bad_file_found_by_a_worker_names_its_file_and_line(tmp_path: Path, monkeypatch) -> None:

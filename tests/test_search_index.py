@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import marshal
 import math
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 from conftest import make_paper
 from paperroute import search
+from paperroute.buildstate import ParsedFile, StoredTexts
 from paperroute.corpus import build_corpus
 from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter
@@ -420,6 +422,32 @@ def test_packed_papers_read_as_the_papers_and_let_their_texts_go(monkeypatch) ->
         papers[1].title
     texts_done(7)
     assert chunks == [None, None, None]
+
+
+def test_packed_papers_read_the_texts_not_packed_from_the_paper_cache_and_let_the_packed_go(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("paperroute.packed.TEXT_CHUNK", 2)
+    originals = numbered(7, authors=["Ada <Lovelace>"])
+    digests = {paper.slug: paper.slug.encode() * 2 for paper in originals}
+    on_disk = [originals[number] for number in (1, 2, 5)]
+    folder = tmp_path / "folder-file"
+    folder.write_bytes(marshal.dumps({f"{paper.slug}.md": ParsedFile(1, 1, b"d" * 16, paper, (b"", b"")).as_record()
+                                      for paper in on_disk}))
+    stamp = folder.stat()
+    stored = StoredTexts([(str(folder), (stamp.st_ino, stamp.st_size, stamp.st_mtime_ns))],
+                         {paper.slug: 0 for paper in on_disk})
+    papers, _, texts_done = PackedPapers(originals, digests, stored=stored).unpack()
+    chunks = texts_done.__self__._chunks
+    assert len(chunks) == 2  # papers 0, 3, 4 and 6 packed, two a chunk
+    for paper, original in zip(papers, originals):
+        assert (paper.title, paper.authors, paper.abstract) == (original.title, original.authors, original.abstract)
+    texts_done(4)  # papers 0-3: packed rows 0 and 1, the first chunk
+    assert chunks[0] is None and chunks[1] is not None
+    assert papers[2].title == originals[2].title  # read from its file again
+    texts_done(7)
+    assert chunks == [None, None]
+    folder.write_bytes(marshal.dumps({}))  # another build replaced it meanwhile
+    with pytest.raises(RuntimeError, match="replaced during the build"):
+        stored.texts(0)
 
 
 def test_an_index_of_packed_papers_is_the_same_and_reads_each_text_before_letting_it_go(tmp_path: Path, monkeypatch) -> None:
