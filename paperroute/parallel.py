@@ -389,6 +389,11 @@ class Ahead(Generic[R]):
             self._process.start()
         sender.close()
 
+    @property
+    def forked(self) -> bool:
+        """Whether the values are made in another process (else here, as `next` asks)."""
+        return self._process is not None
+
     def __enter__(self) -> "Ahead[R]":
         return self
 

@@ -102,7 +102,10 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
         def surveyed() -> SiteWriter:
             """The writer, told which of the last build's files are gone: asked as late as the
             build can, the survey being still at work (0.25 s of waiting after a 100k new day,
-            asked before the papers were packed)."""
+            asked before the papers were packed). A survey made in this process would only
+            read the state a second time to stat the same files: the writer asks the disk."""
+            if not disk.forked:
+                return writer
             identity, gone = disk.next()
             if identity == state.identity:  # it read the very state this build read
                 writer.listed, writer.gone = previous_outputs, gone

@@ -280,6 +280,12 @@ def test_forked_workers_build_the_same_bytes_as_one_process(tmp_path: Path, monk
     assert (forked.pages, forked.written) == (serial.pages, serial.written)
     again = build_site(content, tmp_path / "forked", CONFIG, quiet=True)
     assert again.written == 0 and again.unchanged == serial.written
+    # Files found gone by the survey of the disk, made beside the build: written again.
+    before = tree(tmp_path / "forked")
+    for gone in ("archive/index.html", "search/meta.json", "papers/paper-0-1-on-sparse-attention-kernels-1/index.html"):
+        (tmp_path / "forked" / gone).unlink()
+    assert build_site(content, tmp_path / "forked", CONFIG, quiet=True).written == 3
+    assert tree(tmp_path / "forked") == before
 
 
 def test_the_search_process_reads_the_texts_of_papers_not_parsed_again_from_the_paper_cache(tmp_path: Path, monkeypatch) -> None:
