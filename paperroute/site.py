@@ -91,6 +91,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     with Ahead(functools.partial(survey_disk, paper_files, Path(out_dir)), parallel=big, jobs=jobs) as disk, \
             Background(write_side_outputs, parallel=big, jobs=jobs) as beside:
         state = load_state(out_dir)
+        # The paper cache's files the state vouches for, before `load_papers` forgets those it will replace.
         previous_outputs, vouched = state.outputs, dict(state.folders)
         parsed = load_papers(paper_files, disk.next(), state, paper_terms, quiet=quiet, jobs=jobs)
         corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
