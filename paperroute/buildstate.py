@@ -32,6 +32,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from paperroute.errors import InputError
 from paperroute.model import Paper, SourceRef
 from paperroute.related import RelatedPapers, TermCounts, TermVector, TermVocabulary
 from paperroute.output import write_atomic
@@ -201,7 +202,10 @@ def file_stamps(files: list[str]) -> FileStamps:
     the build's process as 20 MB of pickle."""
     sizes, mtimes = array.array("q"), array.array("q")
     for key in files:
-        stat = os.stat(key)
+        try:
+            stat = os.stat(key)
+        except FileNotFoundError:
+            raise InputError("removed while the build was reading the store; build again", key) from None
         sizes.append(stat.st_size)
         mtimes.append(stat.st_mtime_ns)
     return sizes, mtimes

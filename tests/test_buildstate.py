@@ -458,6 +458,16 @@ def test_an_error_in_the_background_reaches_the_caller_and_a_lost_process_is_an_
     assert Background.running() == 0
 
 
+def test_a_paper_file_removed_while_a_build_reads_the_store_is_a_one_line_error(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    write_store(content, papers(1))
+    files = ContentStore(content).paper_files()
+    os.unlink(files[1])
+    with pytest.raises(InputError, match="removed while the build was reading the store") as error:
+        file_stamps(files)
+    assert error.value.path == files[1]
+
+
 def test_work_ahead_comes_from_another_process_in_order_and_its_error_when_asked() -> None:
     def produce() -> Iterator[object]:
         yield os.getpid()
