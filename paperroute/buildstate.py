@@ -166,13 +166,12 @@ def _read_state(out_dir: Path) -> BuildState:
         cache = paper_cache_dir(out_dir)
         for folder, folder_identity in folder_files.items():
             try:
-                with open(cache / _folder_file(folder), "rb") as handle:
-                    # Not the file this state wrote (a build that crashed before its state was
-                    # saved wrote another): its term ids may not be this vocabulary's.
-                    if _file_identity(os.fstat(handle.fileno())) != tuple(folder_identity):
-                        continue
-                    records = marshal.loads(handle.read())
+                records = _read_folder(cache / _folder_file(folder), tuple(folder_identity))
             except FileNotFoundError:
+                continue
+            # Not the file this state wrote (a build that crashed before its state was saved
+            # wrote another): its term ids may not be this vocabulary's.
+            if records is None:
                 continue
             for key, (size, mtime_ns, digest, paper, terms) in records.items():
                 files[key] = ParsedFile(size, mtime_ns, digest, _paper_from_record(paper), terms)
@@ -182,6 +181,15 @@ def _read_state(out_dir: Path) -> BuildState:
                           vocabulary=TermVocabulary(list(vocabulary)), folders=folders, identity=identity)
     except _UNREADABLE:
         return BuildState()
+
+
+def _read_folder(path: str | Path, identity: tuple[int, int, int]) -> dict[str, tuple] | None:
+    """A folder's records from its file in the paper cache, or None if the file is not the
+    one of that identity (another build replaced it)."""
+    with open(path, "rb") as handle:
+        if _file_identity(os.fstat(handle.fileno())) != identity:
+            return None
+        return marshal.loads(handle.read())
 
 
 # Each paper file's size and mtime, in the order of the build's list of files.
@@ -298,10 +306,9 @@ class StoredTexts:
     def texts(self, folder: int) -> dict[str, Texts]:
         """The texts of every paper in one file, by slug."""
         path, identity = self.folders[folder]
-        with open(path, "rb") as handle:
-            if _file_identity(os.fstat(handle.fileno())) != identity:
-                raise RuntimeError(f"{path} was replaced during the build: is another build writing to this site?")
-            records = marshal.loads(handle.read())
+        records = _read_folder(path, identity)
+        if records is None:
+            raise RuntimeError(f"{path} was replaced during the build: is another build writing to this site?")
         return dict(_paper_texts(paper) for _, _, _, paper, _ in records.values())
 
 
