@@ -7,6 +7,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Iterator
@@ -15,11 +16,11 @@ import numpy as np
 import pytest
 
 from conftest import make_paper, write_store
-from paperroute.buildstate import (BuildState, file_stamps, fingerprint, gone_outputs, load_papers, load_state,
-                                   paper_cache_dir, search_cache_paths, state_path, survey_disk)
+from paperroute.buildstate import (BuildState, StoredPaper, file_stamps, fingerprint, gone_outputs, load_papers,
+                                   load_state, paper_cache_dir, search_cache_paths, state_path, survey_disk)
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
-from paperroute.model import Day, SourceRef, Topic
+from paperroute.model import Day, Paper, SourceRef, Topic
 from paperroute.packed import PackedPapers
 from paperroute.parallel import Ahead, Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import paper_terms
@@ -165,6 +166,55 @@ def test_related_lists_that_gain_or_lose_a_paper_reach_the_pages_of_papers_not_p
     build_site(content, site, CONFIG, quiet=True)
     assert "sparse-kernels-for-attention" not in page.read_text()
     assert tree(site) == tree(build_site(content, tmp_path / "fresh2", CONFIG, quiet=True).out_dir)
+
+
+def fields(paper: Paper) -> tuple:
+    return tuple(getattr(paper, name) for name in Paper.__dataclass_fields__)
+
+
+def test_papers_read_back_from_the_cache_read_their_texts_when_asked_from_the_file_the_state_vouched_for(tmp_path: Path) -> None:
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, papers(2))
+    build_site(content, site, CONFIG, quiet=True)
+    parsed = {str(key): item.paper for key, item in zip(ContentStore(content).paper_files(),
+                                                        load_papers_of(content, BuildState()))}
+    stored = {key: item.paper for key, item in load_state(site).files.items()}
+    assert set(stored) == set(parsed) and all(type(paper) is StoredPaper for paper in stored.values())
+    first_day = sorted(key for key in stored if "2026-03-01" in key)
+    # Another build replaces the first day's file after this one read the state: the title
+    # came with the state, the rest is read when asked, and only from the file it vouched for.
+    folder_file = next(path for path in paper_cache_dir(site).iterdir() if path.read_bytes().find(b"Paper 0-0") >= 0)
+    data = folder_file.read_bytes()
+    folder_file.unlink()
+    folder_file.write_bytes(data)
+    assert stored[first_day[0]].title == parsed[first_day[0]].title
+    with pytest.raises(InputError, match="replaced or removed during the build") as raised:
+        stored[first_day[0]].abstract
+    assert raised.value.path == str(folder_file)
+    for key in sorted(stored):
+        if key not in first_day:
+            assert fields(stored[key]) == fields(parsed[key])
+            # Sent to another process, it is a plain paper with every field.
+            copy = pickle.loads(pickle.dumps(stored[key]))
+            assert type(copy) is Paper and copy == parsed[key]
+
+
+def test_a_folder_written_again_around_an_edit_keeps_its_other_papers_texts(tmp_path: Path) -> None:
+    """The folder's file is written again from its papers, most of them read back from the
+    file it replaces: every text must reach the new file, and every page made from it."""
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, papers(2))
+    build_site(content, site, CONFIG, quiet=True)
+    edited = sorted((content / "papers" / "2026-03-01").glob("*.md"))[1]
+    edited.write_text(edited.read_text().replace("variant 0 1", "variant 0 1, edited"), encoding="utf-8")
+    build_site(content, site, CONFIG, quiet=True)
+    parsed = [fields(item.paper) for item in load_papers_of(content, BuildState())]
+    assert [fields(item.paper) for item in load_papers_of(content, load_state(site))] == parsed
+    # A new topic re-renders every page, each from papers read back from the cache.
+    write_store(content, [make_paper("Seeing and reading", "2026-03-05", topics=["multimodal"])])
+    assert build_site(content, site, CONFIG, quiet=True).written > 8
+    build_site(content, tmp_path / "fresh", CONFIG, quiet=True)
+    assert tree(site) == tree(tmp_path / "fresh")
 
 
 def test_a_corrupt_state_is_ignored_and_rebuilt(tmp_path: Path) -> None:

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from conftest import make_paper
 from paperroute import search
-from paperroute.buildstate import ParsedFile, StoredTexts
+from paperroute.buildstate import ParsedFile, StoredTexts, cache_file_bytes
 from paperroute.corpus import build_corpus
+from paperroute.errors import InputError
 from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter
 from paperroute.packed import PackedPapers
@@ -430,8 +431,8 @@ def test_packed_papers_read_the_texts_not_packed_from_the_paper_cache_and_let_th
     digests = {paper.slug: paper.slug.encode() * 2 for paper in originals}
     on_disk = [originals[number] for number in (1, 2, 5)]
     folder = tmp_path / "folder-file"
-    folder.write_bytes(marshal.dumps({f"{paper.slug}.md": ParsedFile(1, 1, b"d" * 16, paper, (b"", b"")).as_record()
-                                      for paper in on_disk}))
+    folder.write_bytes(cache_file_bytes({f"{paper.slug}.md": ParsedFile(1, 1, b"d" * 16, paper, (b"", b""))
+                                         for paper in on_disk}))
     stamp = folder.stat()
     stored = StoredTexts([(str(folder), (stamp.st_ino, stamp.st_size, stamp.st_mtime_ns))],
                          {paper.slug: 0 for paper in on_disk})
@@ -446,7 +447,7 @@ def test_packed_papers_read_the_texts_not_packed_from_the_paper_cache_and_let_th
     texts_done(7)
     assert chunks == [None, None]
     folder.write_bytes(marshal.dumps({}))  # another build replaced it meanwhile
-    with pytest.raises(RuntimeError, match="replaced during the build"):
+    with pytest.raises(InputError, match="replaced or removed during the build"):
         stored.texts(0)
 
 
