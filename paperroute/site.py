@@ -91,8 +91,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     with Ahead(functools.partial(survey_disk, paper_files, Path(out_dir)), parallel=big, jobs=jobs) as disk, \
             Background(write_side_outputs, parallel=big, jobs=jobs) as beside:
         state = load_state(out_dir)
-        # The paper cache's files the state vouches for, before `load_papers` forgets those it will replace.
-        previous_outputs, vouched = state.outputs, dict(state.folders)
+        previous_outputs = state.outputs
         parsed = load_papers(paper_files, disk.next(), state, paper_terms, quiet=quiet, jobs=jobs)
         corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
         release_freed_memory()  # what parsing left (the workers' pickled batches), before the next fork
@@ -136,8 +135,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
             corpus_digest=inputs.corpus_digest(),
             previous={path: mark for path, mark in previous_outputs.items() if path.startswith(search_path())},
             papers=PackedPapers(doc_ids(corpus), inputs.paper_digests, pack=beside.forked,
-                                stored=stored_texts(out_dir, paper_files, parsed, state, vouched) if beside.forked
-                                else NOTHING_STORED),
+                                stored=stored_texts(parsed) if beside.forked else NOTHING_STORED),
             site=site, feeds=feed_corpus(corpus, site.feed_size),
         ))
         release_freed_memory()  # the packed papers, sent
