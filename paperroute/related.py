@@ -219,6 +219,10 @@ class RelatedPapers:
     list_counts: np.ndarray  # per paper, how many related papers it has
     partners: np.ndarray  # the related papers, best first, as indices
     scores: np.ndarray  # their scores, rounded to integers like the ranking's
+    # Per term id, its IDF and whether more than one paper holds it: with a paper's vector,
+    # what decides its kept terms (`_unmoved_papers`).
+    term_idf: np.ndarray
+    term_shared: np.ndarray
     # The papers this build ranked (indices); the rest kept their lists. Empty in a ranking read
     # back from a build state: it is what one build did, not part of the result.
     ranked: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -240,13 +244,13 @@ class RelatedPapers:
 
     def as_record(self) -> tuple:
         arrays = (self.row_counts, self.row_terms, self.row_weights, self.row_posted,
-                  self.list_counts, self.partners, self.scores)
+                  self.list_counts, self.partners, self.scores, self.term_idf, self.term_shared)
         return (self.slugs, self.settings, *(array.tobytes() for array in arrays))
 
     @classmethod
     def from_record(cls, record: tuple) -> RelatedPapers:
         slugs, settings, *blobs = record
-        types = (np.int32, _ID_TYPE, np.float64, np.bool_, np.int32, np.int32, np.int64)
+        types = (np.int32, _ID_TYPE, np.float64, np.bool_, np.int32, np.int32, np.int64, np.float64, np.bool_)
         return cls(slugs, tuple(settings), *(np.frombuffer(blob, dtype=kind) for blob, kind in zip(blobs, types)))
 
 
@@ -275,7 +279,7 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
                  terms_per_paper: int = TERMS_PER_PAPER,
                  postings_per_term: int = POSTINGS_PER_TERM,
                  vectors: Sequence[TermVector] | None = None, vocabulary: TermVocabulary | None = None,
-                 previous: RelatedPapers | None = None,
+                 previous: RelatedPapers | None = None, fresh: Collection[str] | None = None,
                  block: int = 2048, jobs: int | None = None, quiet: bool = True) -> RelatedPapers:
     """Each paper's `count` most similar papers, best first (`.lists` maps slug to slugs).
 
@@ -283,7 +287,9 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
     empty list beats padding with unrelated papers. `vectors` (one per paper, in the same
     order, ids from `vocabulary`) lets a build pass the vectors it kept from an earlier build
     instead of re-tokenising; `previous` (computed with that same vocabulary) lets it keep
-    the lists whose inputs did not change. `jobs` and `quiet` are as for `parallel.map_ranges`.
+    the lists whose inputs did not change, and given `fresh` (the papers whose vectors may
+    differ from those `previous` was ranked with; None: any paper's), the kept terms of the
+    papers whose own cannot have moved. `jobs` and `quiet` are as for `parallel.map_ranges`.
     """
     if vectors is None or vocabulary is None:
         vocabulary = TermVocabulary()
@@ -315,14 +321,24 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
     # Both factors from tables (256 counts, one idf per term): two logs per row took 0.5 s at 100,000 papers.
     tf_factor = np.r_[0.0, 1.0 + np.log(np.arange(1, _COUNT_MAX + 1, dtype=np.float64))]
     idf = np.log((basis_size + 1) / (basis_df + 1))
-    # Each paper's best terms, a block of papers at a time (`_top_terms`).
+    shared = df > 1
     starts = np.r_[0, np.cumsum(lengths)]
-    blocks = [(first, min(first + _TOP_BLOCK, n)) for first in range(0, n, _TOP_BLOCK)] or [(0, 0)]
-    tops = [_top_terms(first, lengths[first:last], term_ids[starts[first]:starts[last]],
-                       tf_factor[tfs[starts[first]:starts[last]]], idf, df, terms_per_paper) for first, last in blocks]
+    usable = previous is not None and previous.settings == settings
+    old_index = _old_positions(slugs, previous) if usable else None
+    unmoved = _unmoved_papers(previous, old_index, fresh, idf, shared, term_ids, starts) \
+        if usable and fresh is not None else None
+    if unmoved is None:
+        # Each paper's best terms, a block of papers at a time (`_top_terms`).
+        blocks = [(first, min(first + _TOP_BLOCK, n)) for first in range(0, n, _TOP_BLOCK)] or [(0, 0)]
+        tops = [_top_terms(first, lengths[first:last], term_ids[starts[first]:starts[last]],
+                           tf_factor[tfs[starts[first]:starts[last]]], idf, shared, terms_per_paper)
+                for first, last in blocks]
+        docs, term_ids, weights = (np.concatenate(column) for column in zip(*tops))
+        del tops
+    else:
+        docs, term_ids, weights = _kept_or_picked(previous, old_index, unmoved, lengths, starts, term_ids,
+                                                  tf_factor, tfs, idf, shared, terms_per_paper)
     del tfs
-    docs, term_ids, weights = (np.concatenate(column) for column in zip(*tops))
-    del tops
 
     # Postings: each term's best `postings_per_term` papers (heaviest first, ties by slug:
     # rows are in slug order, and the sort is stable).
@@ -338,7 +354,8 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
 
     row_start = np.searchsorted(docs, np.arange(n + 1), side="left")
     ranking = RelatedPapers(slugs, settings, np.diff(row_start).astype(np.int32), term_ids, weights, posted,
-                            np.zeros(n, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64))
+                            np.zeros(n, dtype=np.int32), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64),
+                            idf, shared)
 
     def rank_block(first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Papers to_rank[first:last] with their `count` best partners, as (paper, partner, score)."""
@@ -362,8 +379,8 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
         chosen = _rank_within_groups(pair_source) < count
         return pair_source[chosen], pair_target[chosen], scores[chosen]
 
-    if previous is not None and previous.settings == settings:
-        to_rank, kept = _papers_to_rank(ranking, previous, by_term)
+    if usable:
+        to_rank, kept = _papers_to_rank(ranking, previous, old_index, by_term)
     else:
         to_rank, kept = np.arange(n), (np.zeros(0, dtype=np.int64),) * 3
     # Blocks are independent: forked workers rank them on every core, sharing the arrays above.
@@ -384,7 +401,7 @@ _TOP_BLOCK = 8192
 
 
 def _top_terms(first: int, lengths: np.ndarray, term_ids: np.ndarray, tf_weights: np.ndarray,
-               idf: np.ndarray, df: np.ndarray, terms_per_paper: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               idf: np.ndarray, shared: np.ndarray, terms_per_paper: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Papers numbered from `first` (rows per paper: `lengths`; each row's term and weight
     for its count) as rows of their best `terms_per_paper` terms: (paper, term, weight
     normalised by the paper's whole vector), heaviest first, ties by term name. A paper's
@@ -393,7 +410,7 @@ def _top_terms(first: int, lengths: np.ndarray, term_ids: np.ndarray, tf_weights
     docs = np.repeat(np.arange(first, first + lengths.size, dtype=np.int32), lengths)
     weights = tf_weights * idf[term_ids]
     norms = np.sqrt(np.bincount(docs - first, weights * weights, minlength=lengths.size))
-    keep = (df[term_ids] > 1) & (weights > 0.0)
+    keep = shared[term_ids] & (weights > 0.0)
     docs, term_ids, weights = docs[keep], term_ids[keep], weights[keep]
     rounded = np.rint(weights * _SCORE_SCALE).astype(np.int64)
     by_doc = np.argsort((docs.astype(np.int64) << _WEIGHT_BITS) | (_WEIGHT_LIMIT - rounded), kind="stable")
@@ -401,6 +418,73 @@ def _top_terms(first: int, lengths: np.ndarray, term_ids: np.ndarray, tf_weights
     top = _rank_within_groups(docs) < terms_per_paper
     docs = docs[top]
     return docs, term_ids[top], weights[top] / norms[docs - first]
+
+
+def _old_positions(slugs: list[str], previous: RelatedPapers) -> np.ndarray:
+    """Where each of `previous`'s papers is in `slugs`, or -1: by a dict, in half the time of
+    making and searching numpy string arrays of 100,000 slugs (0.05 s against 0.10 s)."""
+    position = {slug: index for index, slug in enumerate(slugs)}
+    return np.fromiter((position.get(slug, -1) for slug in previous.slugs), dtype=np.int64, count=len(previous.slugs))
+
+
+def _unmoved_papers(previous: RelatedPapers, old_index: np.ndarray, fresh: Collection[str], idf: np.ndarray,
+                    shared: np.ndarray, term_ids: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
+    """Which papers' kept terms are those of `previous`; None when too few are to be worth it.
+
+    A paper's kept terms (`_top_terms`) are a function of its vector and, for each of its
+    terms, the term's IDF and whether another paper holds it. So they are the last ranking's
+    for a paper that was in it, is not `fresh`, and holds no term whose IDF or sharing moved.
+    Between two steps of the IDF basis, a new day moves only the sharing of the terms a new
+    paper is the second to hold.
+    """
+    known = previous.term_idf.size
+    if known > idf.size:  # not this vocabulary's
+        return None
+    moved = np.ones(idf.size, dtype=bool)
+    moved[:known] = (idf[:known] != previous.term_idf) | (shared[:known] != previous.term_shared)
+    unmoved = np.zeros(starts.size - 1, dtype=bool)
+    unmoved[old_index[old_index >= 0]] = True
+    for slug in fresh:
+        at = bisect.bisect_left(previous.slugs, slug)
+        if at < len(previous.slugs) and previous.slugs[at] == slug and old_index[at] >= 0:
+            unmoved[old_index[at]] = False
+    # The papers of the rows holding a moved term: few, so found from the rows.
+    unmoved[np.searchsorted(starts, np.flatnonzero(moved[term_ids]), side="right") - 1] = False
+    return unmoved if unmoved.sum() * 2 > unmoved.size else None
+
+
+def _kept_or_picked(previous: RelatedPapers, old_index: np.ndarray, unmoved: np.ndarray, lengths: np.ndarray,
+                    starts: np.ndarray, term_ids: np.ndarray, tf_factor: np.ndarray, tfs: np.ndarray,
+                    idf: np.ndarray, shared: np.ndarray, terms_per_paper: int) -> tuple[np.ndarray, ...]:
+    """Every paper's kept terms as rows (paper, term, weight), as `_top_terms` gives them:
+    copied from `previous` for the `unmoved` papers, bit for bit what picking them again
+    gives (a paper's rows are computed from its own alone), and picked for the others."""
+    n = unmoved.size
+    found = old_index >= 0
+    at_old = np.full(n, -1, dtype=np.int64)
+    at_old[old_index[found]] = np.flatnonzero(found)
+    kept, todo = np.flatnonzero(unmoved), np.flatnonzero(~unmoved)
+    counts = np.zeros(n, dtype=np.int64)
+    counts[kept] = previous.row_counts[at_old[kept]]
+    picked = []
+    for first in range(0, todo.size, _TOP_BLOCK):
+        part = todo[first:first + _TOP_BLOCK]
+        rows = _expand(starts[part], lengths[part])
+        docs, terms, weights = _top_terms(0, lengths[part], term_ids[rows], tf_factor[tfs[rows]], idf, shared,
+                                          terms_per_paper)
+        counts[part] = np.bincount(docs, minlength=part.size)
+        picked.append((terms, weights))
+    row_start = np.r_[0, np.cumsum(counts)]
+    out_terms = np.empty(row_start[-1], dtype=_ID_TYPE)
+    out_weights = np.empty(row_start[-1], dtype=np.float64)
+    old_start = np.r_[0, np.cumsum(previous.row_counts, dtype=np.int64)]
+    into, source = _expand(row_start[kept], counts[kept]), _expand(old_start[at_old[kept]], counts[kept])
+    out_terms[into], out_weights[into] = previous.row_terms[source], previous.row_weights[source]
+    if picked:  # picked rows come a paper at a time, in paper order, as the rows they fill
+        into = _expand(row_start[todo], counts[todo])
+        out_terms[into] = np.concatenate([terms for terms, _ in picked])
+        out_weights[into] = np.concatenate([weights for _, weights in picked])
+    return np.repeat(np.arange(n, dtype=np.int32), counts), out_terms, out_weights
 
 
 def _expand(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -418,7 +502,7 @@ def _unmatched(keys: np.ndarray, weights: np.ndarray, other_keys: np.ndarray, ot
     return (other_keys[at] != keys) | (other_weights[at] != weights)
 
 
-def _papers_to_rank(ranking: RelatedPapers, previous: RelatedPapers,
+def _papers_to_rank(ranking: RelatedPapers, previous: RelatedPapers, old_index: np.ndarray,
                     by_term: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """Which papers must be ranked again, and the (paper, partner, score) rows of the lists
     the others keep from `previous`. `by_term` orders the rows of `ranking` by term.
@@ -427,14 +511,11 @@ def _papers_to_rank(ranking: RelatedPapers, previous: RelatedPapers,
     gained or lost an entry (a paper, with its weight) that either is on its list or now
     scores at least as well as the last one on it. Every other candidate kept its score, and
     none of them beat the list before. Rows are compared exactly, so whatever moves a weight
-    (an edit, a new step of the IDF basis) is seen.
+    (an edit, a new step of the IDF basis) is seen. `old_index`: where each old paper is now,
+    or -1 (`_old_positions`).
     """
     n, count = len(ranking.slugs), ranking.settings[0]
     old_n = len(previous.slugs)
-    # Where each old paper is now, or -1: by a dict, in half the time of making and
-    # searching numpy string arrays of 100,000 slugs (0.05 s against 0.10 s).
-    position = {slug: index for index, slug in enumerate(ranking.slugs)}
-    old_index = np.fromiter((position.get(slug, -1) for slug in previous.slugs), dtype=np.int64, count=old_n)
     found = old_index >= 0
 
     # A paper changed if it is new, or its rows (in order) differ: papers keep their slug

@@ -203,7 +203,8 @@ class PageInputs:
         if self.state.related is not None and self.state.related_key == key:
             return self.state.related.lists
         related = rank_related(corpus.papers, vectors=[self.vectors[p.slug] for p in corpus.papers],
-                               vocabulary=self.state.vocabulary, previous=self.state.related, quiet=quiet, jobs=jobs)
+                               vocabulary=self.state.vocabulary, previous=self.state.related, fresh=self.state.parsed,
+                               quiet=quiet, jobs=jobs)
         release_freed_memory()  # the ranking's temporaries, before page workers fork from this process
         self.state.related_key, self.state.related = key, related
         self.state.changed = True

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from conftest import load_synthetic, make_paper
 from paperroute.model import Paper
+from paperroute import related as related_module
 from paperroute.related import TermVocabulary, idf_basis_size, paper_terms, rank_related, singular, terms
 
 CLUSTERS = {
@@ -184,31 +185,46 @@ def test_ranking_again_only_what_moved_gives_the_full_answer(monkeypatch) -> Non
     rng = random.Random(11)
     vocabulary = TermVocabulary()
 
-    def rank(corpus: list[Paper], previous=None):
+    picked = []  # how many papers' terms each ranking picked (the others' were the last ranking's)
+    top_terms = related_module._top_terms
+    monkeypatch.setattr("paperroute.related._top_terms", lambda first, lengths, *rest: (
+        picked.append(lengths.size), top_terms(first, lengths, *rest))[1])
+
+    def rank(corpus: list[Paper], previous=None, fresh=()):
         vectors = [vocabulary.vector(paper_terms(paper)) for paper in corpus]
+        picked.clear()
         # Four postings a term, not 32: entries pushed off their lists by new papers are common.
-        return rank_related(corpus, postings_per_term=4, vectors=vectors, vocabulary=vocabulary, previous=previous)
+        return rank_related(corpus, postings_per_term=4, vectors=vectors, vocabulary=vocabulary, previous=previous,
+                            fresh=None if previous is None else fresh)
 
     corpus = papers[200:]
     last = rank(corpus)
     day = papers[100:200]
     # Edits and deletions among the newest papers, outside the basis (one inside moves every weight).
     edited = [make_paper(paper.title, paper.date, abstract=papers[-1 - n].abstract) for n, paper in enumerate(day[:3])]
+    # and one that only says the same words twice: its terms, and who shares them, stay the same
+    edited.append(make_paper(day[3].title, day[3].date, abstract=f"{day[3].abstract} {day[3].abstract}"))
     for n, paper in enumerate(edited):
         paper.slug = day[n].slug
-    kept = [paper for paper in day[3:] if rng.random() > 0.1]
+    kept = [paper for paper in day[4:] if rng.random() > 0.1]
     steps = [
         ("a new day", day + corpus),
-        ("edits", edited + day[3:] + corpus),
+        ("edits", edited + day[4:] + corpus),
         ("deletions", edited + kept + corpus),
         ("a new step of the basis", papers),
     ]
     for step, corpus in steps:
-        full, again = rank(corpus), rank(corpus, last)
+        full = rank(corpus)
+        # The edited papers' vectors are not the last ranking's: unless told, it keeps their terms.
+        if step == "edits":
+            assert rank(corpus, last).as_record() != full.as_record()
+        again = rank(corpus, last, fresh={paper.slug for paper in edited} if step == "edits" else ())
         assert again.lists == full.lists, step
-        assert np.array_equal(again.scores, full.scores), step
+        assert pickle.dumps(again.as_record()) == pickle.dumps(full.as_record()), step  # terms, weights, scores
         ranked = again.ranked.size
         assert ranked == len(corpus) if step == "a new step of the basis" else ranked < len(corpus) * 0.8, (step, ranked)
+        assert sum(picked) == len(corpus) if step == "a new step of the basis" else sum(picked) < len(corpus) * 0.4, \
+            (step, sum(picked))
         last = again
 
 
