@@ -47,9 +47,10 @@ STATE_VERSION = 5
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedFile:
-    """One paper file as last parsed: the stamp that says it is unchanged, and what it gave."""
+    """One paper file as last parsed: the stamp that says it is unchanged, and what it gave.
+    Slotted: a build holds 100,000 of them."""
 
     size: int
     mtime_ns: int

@@ -26,11 +26,12 @@ one agree.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -313,7 +314,8 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
 
     df = np.bincount(term_ids, minlength=vocabulary_size)
     # Inverse document frequency over the basis, smoothed for terms the basis never met.
-    ages = np.fromiter((papers[i].date.toordinal() for i in order), dtype=np.int64, count=n)
+    # The papers' days as they come, then put in slug order: a day's papers share one date.
+    ages = np.fromiter(map(dt.date.toordinal, map(attrgetter("date"), papers)), dtype=np.int64, count=n)[order]
     basis_size = idf_basis_size(n)
     in_basis = np.zeros(n, dtype=bool)
     in_basis[np.argsort(ages, kind="stable")[:basis_size]] = True  # stable: ties stay in slug order
