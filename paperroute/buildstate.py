@@ -12,7 +12,7 @@ file there, not the records of 100,000 papers again (212 MB, 0.45 s of a 100k ne
 build). Each file is written atomically and only when it changed. They are `marshal`led
 plain tuples, not pickled objects: at 100,000 papers pickle took 15 s to save and 6 s to
 load what marshal does in a fraction. A folder's file holds first what a build reads of
-every paper (stamp, digest, terms, date, topics, order), then the texts (title, abstract,
+every paper (stamp, digest, terms, title, date, topics, order), then the rest (abstract,
 authors, links...), which a build reads only for the papers it renders (`StoredPaper`). A
 state written by other code (any change to the package), a folder's file the main file does
 not vouch for, or one that cannot be read, is ignored and its papers parsed again: a cache
@@ -356,8 +356,6 @@ def _text_record(paper: Paper) -> tuple:
 Texts = tuple[str, list[str], str]
 
 
-
-
 @dataclass(frozen=True)
 class StoredTexts:
     """Where the texts of the papers this build did not parse lie on disk: in the paper
@@ -374,8 +372,11 @@ class StoredTexts:
     def texts(self, folder: int) -> dict[str, Texts]:
         """The texts of every paper in one file, by slug."""
         stored = CacheFile(*self.folders[folder])
-        return {slug: (title, *stored.texts(number)[1::-1])
-                for number, (_, _, _, _, slug, title, *_) in enumerate(stored.vouched(texts=False).values())}
+        texts: dict[str, Texts] = {}
+        for number, (_, _, _, _, slug, title, *_) in enumerate(stored.vouched(texts=False).values()):
+            abstract, authors, *_ = stored.texts(number)
+            texts[slug] = title, authors, abstract
+        return texts
 
 
 def stored_texts(parsed: Iterable[ParsedFile]) -> StoredTexts:
@@ -401,8 +402,8 @@ _date = functools.lru_cache(maxsize=None)(dt.date.fromordinal)
 
 
 class StoredPaper(Paper):
-    """A paper read back from the paper cache, whose texts (abstract, authors, links,
-    sources, extra) are read from its folder's file (`CacheFile.texts`) when first asked.
+    """A paper read back from the paper cache, whose texts (abstract, authors, arXiv id,
+    links, sources, extra) are read from its folder's file (`CacheFile.texts`) when first asked.
 
     What a build reads of every paper (title, date, topics, upvotes, place, slug) is set at
     once. After a new day a build renders a few hundred papers of 100,000: reading every
