@@ -145,6 +145,33 @@ def load_state(out_dir: Path) -> BuildState:
         return _read_state(out_dir)
 
 
+def read_ahead(out_dir: Path, files: list[str]) -> None:
+    """Ask the kernel to start reading, all at once, the last build's files a build reads:
+    the state, the paper cache's files of the folders of `files` (in the order the state is
+    read) and the search index's postings.
+
+    A daily build finds them out of the page cache, written a day before; read one after
+    another, each read waited on the disk (a 100k new day's build took 4.9 s instead of 3.9
+    s with the page cache dropped, 0.3 s of it reading the state). Asked together, the disk
+    reads them side by side while the build starts. Where they are cached, this costs the
+    opening of a thousand files (a few milliseconds at 100,000 papers); where they are not,
+    0.07-0.14 s of asking, in the survey's process (`survey_disk`)."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    cache = paper_cache_dir(out_dir)
+    folders = sorted({folder for folder, _ in _folder_runs(files)})
+    for path in (state_path(out_dir), *(cache / _folder_file(folder) for folder in folders),
+                 search_cache_paths(out_dir)[1]):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
+
+
 def _file_identity(stat: os.stat_result) -> tuple[int, int, int]:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
@@ -270,7 +297,9 @@ def survey_disk(files: list[str], out_dir: Path) -> Iterator[FileStamps | tuple[
     """What a build asks the disk before it can tell what changed, in the order it asks:
     every paper file's stamp (`file_stamps`), then which of the last build's outputs are gone
     (`gone_outputs`). Run in a process of its own (`parallel.Ahead`) while the build reads its
-    state: at 100,000 papers that is 220,000 calls to `stat`, about 0.8 s, out of its way."""
+    state: at 100,000 papers that is 220,000 calls to `stat`, about 0.8 s, out of its way.
+    It first has the disk read ahead what the build will read (`read_ahead`)."""
+    read_ahead(out_dir, files)
     yield file_stamps(files)
     yield gone_outputs(out_dir)
 
