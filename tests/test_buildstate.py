@@ -281,6 +281,31 @@ def test_the_survey_of_the_disk_stamps_the_papers_and_names_the_gone_outputs_of_
     assert gone_outputs(tmp_path / "never-built") == (None, set())
 
 
+def test_the_survey_first_asks_the_disk_for_the_files_the_build_reads_in_the_order_it_reads_them(
+        tmp_path: Path, monkeypatch) -> None:
+    """The state, then each content folder's paper-cache file as the state is read (by
+    folder), then the search postings: a file asked for that the build never reads, or one
+    it reads left out, fails this."""
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, papers(3))
+    build_site(content, site, CONFIG, quiet=True)
+    asked: list[str] = []
+    advise = os.posix_fadvise
+
+    def recorded(fd: int, offset: int, length: int, advice: int) -> None:
+        asked.append(os.readlink(f"/proc/self/fd/{fd}"))
+        advise(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", recorded)
+    files = ContentStore(content).paper_files()
+    next(survey_disk(files, site))
+    state = load_state(site)
+    cache_files = [os.path.realpath(stored.path) for stored in
+                   dict.fromkeys(item.paper._file for item in state.files.values())]
+    assert len(cache_files) == 3 and sorted(asked) == sorted(set(asked))
+    assert asked == [str(state_path(site)), *cache_files, str(search_cache_paths(site)[1])]
+
+
 def test_fingerprints_cover_every_value_and_refuse_unknown_kinds() -> None:
     paper = make_paper("P", slug="p")
     digest = {"p": b"p" * 16, "q": b"q" * 16}  # a paper's digest stands in for its file
