@@ -32,7 +32,7 @@ import os
 import struct
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -40,7 +40,7 @@ from paperroute.errors import InputError
 from paperroute.model import Paper, SourceRef
 from paperroute.related import RelatedPapers, TermCounts, TermVector, TermVocabulary
 from paperroute.output import write_atomic
-from paperroute.parallel import parse_each
+from paperroute.parallel import each_from_disk, parse_each
 
 # Bump when the state's layout changes; code and template changes are caught by `code_digest`.
 STATE_VERSION = 5
@@ -307,15 +307,16 @@ def survey_disk(files: list[str], out_dir: Path) -> Iterator[FileStamps | tuple[
 def file_stamps(files: list[str]) -> FileStamps:
     """The size and mtime of each file, as two arrays: 100,000 `stat_result`s would cross to
     the build's process as 20 MB of pickle."""
-    sizes, mtimes = array.array("q"), array.array("q")
-    for key in files:
-        try:
-            stat = os.stat(key)
-        except FileNotFoundError:
-            raise InputError("removed while the build was reading the store; build again", key) from None
-        sizes.append(stat.st_size)
-        mtimes.append(stat.st_mtime_ns)
-    return sizes, mtimes
+    stamps = each_from_disk(_stamp, files)
+    return array.array("q", map(itemgetter(0), stamps)), array.array("q", map(itemgetter(1), stamps))
+
+
+def _stamp(key: str) -> tuple[int, int]:
+    try:
+        stat = os.stat(key)
+    except FileNotFoundError:
+        raise InputError("removed while the build was reading the store; build again", key) from None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def gone_outputs(out_dir: Path) -> tuple[tuple[int, int, int] | None, set[str]]:
@@ -328,7 +329,9 @@ def gone_outputs(out_dir: Path) -> tuple[tuple[int, int, int] | None, set[str]]:
         if main is None:
             return None, set()
         identity, (_, _, outputs, *_) = main
-        return identity, {path for path in outputs if not os.path.isfile(prefix + path)}
+        paths = list(outputs)
+        there = each_from_disk(os.path.isfile, [prefix + path for path in paths])
+        return identity, {path for path, found in zip(paths, there) if not found}
     except _UNREADABLE:  # as `load_state` finds it: no state
         return None, set()
 

@@ -21,6 +21,8 @@ import multiprocessing.pool
 import multiprocessing.process
 import os
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
@@ -223,6 +225,41 @@ def parse_each(parse: Callable[[A], R], items: Sequence[A], *, label: str, quiet
     for batch in map_ranges(parse_range, cut_ranges(0, len(items), PARSE_CHUNK), min_parallel=PARALLEL_PARSE_MIN,
                             label=label, quiet=quiet, jobs=jobs):
         yield from batch
+
+
+# Paths asked about one at a time, a batch at a time, while the kernel answers from its caches.
+DISK_BATCH = 1024
+# Above this long a path, the answers come from the disk itself (2-3 µs from the caches).
+_CACHED_ANSWER_SECONDS = 20e-6
+# How many at once, then: 120,000 outputs, evicted, took 2.1 s 32 at a time, 2.7 s 8, 3.0 s 64.
+DISK_THREADS = 32
+
+
+def each_from_disk(ask: Callable[[str], R], paths: Sequence[str]) -> list[R]:
+    """`ask(path)` of each path, in order: one at a time while the answers come from the
+    kernel's caches, many at once (threads, which wait on the disk without the interpreter)
+    from the first batch that was slow.
+
+    A daily build can find the dentries and inodes of its 120,000 outputs evicted: asked one
+    at a time, each `stat` waited on the disk in turn, 10.4 s in all, against 0.3 s cached.
+    From the caches, threads would only take turns at the interpreter.
+    """
+    results: list[R] = []
+    done = 0
+    while done < len(paths):
+        batch = paths[done:done + DISK_BATCH]
+        began = time.perf_counter()
+        results.extend(map(ask, batch))
+        done += len(batch)
+        if time.perf_counter() - began > len(batch) * _CACHED_ANSWER_SECONDS:
+            break
+    rest = paths[done:]
+    if rest:
+        size = -(-len(rest) // (DISK_THREADS * 4))  # parts in order, each a run of neighbours
+        with ThreadPoolExecutor(DISK_THREADS) as pool:
+            for part in pool.map(lambda start: list(map(ask, rest[start:start + size])), range(0, len(rest), size)):
+                results.extend(part)
+    return results
 
 
 def _fork_daemon(target: Callable[..., None], *args: object) -> multiprocessing.process.BaseProcess:

@@ -8,6 +8,7 @@ import hashlib
 import multiprocessing
 import os
 import pickle
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -22,7 +23,8 @@ from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, Paper, SourceRef, Topic
 from paperroute.packed import PackedPapers
-from paperroute.parallel import Ahead, Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
+from paperroute.parallel import (Ahead, Background, cut_ranges, each_from_disk, heap_frozen, map_ranges,
+                                 release_freed_memory)
 from paperroute.related import paper_terms
 from paperroute.site import build_site
 from paperroute.store import ContentStore
@@ -304,6 +306,37 @@ def test_the_survey_first_asks_the_disk_for_the_files_the_build_reads_in_the_ord
                    dict.fromkeys(item.paper._file for item in state.files.values())]
     assert len(cache_files) == 3 and sorted(asked) == sorted(set(asked))
     assert asked == [str(state_path(site)), *cache_files, str(search_cache_paths(site)[1])]
+
+
+def test_the_disk_is_asked_about_many_paths_at_once_once_its_answers_are_slow(tmp_path: Path, monkeypatch) -> None:
+    """One at a time while the kernel answers from its caches; after a slow batch, the rest
+    in threads. The answers come in order either way, and an error in a thread reaches the
+    caller as it is."""
+    paths = [str(tmp_path / f"paper-{number}.md") for number in range(50)]
+    for path in paths[::2]:
+        Path(path).write_text("x", encoding="utf-8")
+    asked_by: set[str] = set()
+
+    def there(path: str) -> bool:
+        asked_by.add(threading.current_thread().name)
+        return os.path.isfile(path)
+
+    monkeypatch.setattr("paperroute.parallel.DISK_BATCH", 8)
+    monkeypatch.setattr("paperroute.parallel._CACHED_ANSWER_SECONDS", 1.0)  # every batch quick
+    assert each_from_disk(there, paths) == [number % 2 == 0 for number in range(50)]
+    assert asked_by == {threading.current_thread().name}
+    monkeypatch.setattr("paperroute.parallel._CACHED_ANSWER_SECONDS", -1.0)  # every batch slow
+    asked_by.clear()
+    assert each_from_disk(there, paths) == [number % 2 == 0 for number in range(50)]
+    assert threading.current_thread().name in asked_by and len(asked_by) > 1
+    for path in paths[1::2]:
+        Path(path).write_text("xy", encoding="utf-8")
+    sizes, _ = file_stamps(paths)
+    assert list(sizes) == [1 + number % 2 for number in range(50)]
+    os.unlink(paths[30])  # past the first batch: asked in a thread
+    with pytest.raises(InputError, match="removed while the build") as raised:
+        file_stamps(paths)
+    assert raised.value.path == paths[30]
 
 
 def test_fingerprints_cover_every_value_and_refuse_unknown_kinds() -> None:
