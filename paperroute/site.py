@@ -24,7 +24,7 @@ from paperroute.feeds import feed_corpus, write_feeds
 from paperroute.model import Topic
 from paperroute.output import SiteWriter
 from paperroute.packed import NOTHING_STORED, PackedPapers
-from paperroute.pages import SITE_FEEDS, Page, nav_topics, paper_page, site_pages
+from paperroute.pages import SITE_FEEDS, Page, PagePlan, nav_topics, paper_page, site_pages
 from paperroute.parallel import Ahead, Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
@@ -188,8 +188,10 @@ class PageInputs:
     current: dict[str, bytes] = field(default_factory=dict)
     _corpus_digest: bytes | None = None
 
-    def fingerprint(self, page: Page) -> bytes:
-        return fingerprint((self.code, page.path, page.template, page.absolute_links, page.context), self.paper_digests)
+    def fingerprint(self, page: Page | PagePlan) -> bytes:
+        """A page's fingerprint from its context, or a planned page's from the arguments that make it."""
+        inputs = page.args if isinstance(page, PagePlan) else page.context
+        return fingerprint((self.code, page.path, page.template, page.absolute_links, inputs), self.paper_digests)
 
     def paper_fingerprint(self, slug: str, related: Sequence[str]) -> bytes:
         """A paper page's fingerprint without making the page: `pages.paper_page` is a pure
@@ -351,7 +353,8 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     # As a digest: every page's fingerprint starts with it (its repr is hashed 100,000 times).
     inputs.code = hashlib.blake2b(inputs.code + repr((shared, corpus.topics)).encode(), digest_size=20).digest()
     related = inputs.related_papers(corpus, quiet=quiet, jobs=jobs)
-    # Paper pages come last and are made only when rendered (`paper_page`); the rest are few.
+    # Paper pages come last and are made only when rendered (`paper_page`), as are the days' and
+    # topics' (`PagePlan`); the rest are few.
     pages = list(site_pages(corpus, site.topic_page_size))
     papers = corpus.papers
     paths = [page.path for page in pages] + [paper_path(paper.slug) for paper in papers]
@@ -361,7 +364,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
         """Page `index`'s fingerprint, and how to make the page if it must be rendered."""
         if index < len(pages):
             page = pages[index]
-            return inputs.fingerprint(page), lambda: page
+            return inputs.fingerprint(page), page.page if isinstance(page, PagePlan) else lambda: page
         paper = papers[index - len(pages)]
         partners = related.get(paper.slug, ())
         return (inputs.paper_fingerprint(paper.slug, partners),

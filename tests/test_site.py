@@ -20,10 +20,12 @@ from bs4 import BeautifulSoup
 from markupsafe import Markup, escape
 
 from conftest import ROOT, make_paper, write_store
+from paperroute.buildstate import fingerprint
 from paperroute.config import Config, SiteConfig, with_base_url
+from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
-from paperroute.model import Paper
-from paperroute.pages import paginate_topic, paper_links
+from paperroute.model import Paper, Topic
+from paperroute.pages import PagePlan, paginate_topic, paper_links, site_pages
 from paperroute.render import Renderer, escape_output
 from paperroute.site import BUILD_MARK, SITEMAP_LIMIT, build_site, sitemap_files
 
@@ -370,6 +372,33 @@ def test_paginate_topic_numbers_pages_from_the_oldest() -> None:
     # Two more papers: the front page grows, and the numbered pages keep their papers.
     grown = paginate_topic("t", list(reversed(papers + [make_paper("P23", "2026-02-01"), make_paper("P24", "2026-02-02")])), 5)
     assert [s.papers for s in grown[1:]] == [s.papers for s in slices[1:]]
+
+
+def test_a_planned_page_is_made_from_its_arguments_alone() -> None:
+    """Day and topic pages are fingerprinted by the arguments that make them (`PagePlan`),
+    not by the pages: equal arguments must make equal pages, whatever else a new day moved."""
+    taxonomy = [Topic("training", "Training"), Topic("code", "Code", "Models that write code.")]
+
+    def corpus_of(days: int) -> Corpus:
+        return build_corpus([make_paper(f"Paper {day}-{n}", dt.date(2026, 3, day), slug=f"paper-{day}-{n}",
+                                        topics=[("training", "code")[n % 2]], position=n + 1)
+                             for day in range(1, days + 1) for n in range(3)], taxonomy)
+
+    def plans(corpus: Corpus) -> dict[str, PagePlan]:
+        return {plan.path: plan for plan in site_pages(corpus, 2) if isinstance(plan, PagePlan)}
+
+    before, after = plans(corpus_of(5)), plans(corpus_of(6))
+    digests = {paper.slug: paper.slug.encode() for paper in corpus_of(6).papers}  # the papers are the same
+    moved = set()
+    for path in before.keys() & after.keys():
+        if fingerprint([before[path].args], digests) == fingerprint([after[path].args], digests):
+            assert before[path].page() == after[path].page(), path
+        else:
+            moved.add(path)
+    # The last day's page links to the new one, the topics' front pages gain its papers.
+    assert {"days/2026-03-05/", "topics/training/", "topics/code/"} <= moved
+    assert not moved & {f"days/2026-03-0{day}/" for day in range(1, 5)}
+    assert all(plan.page().path == path and plan.page().template == plan.template for path, plan in after.items())
 
 
 def test_a_new_day_rewrites_few_topic_pages(tmp_path: Path) -> None:
