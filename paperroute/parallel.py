@@ -271,28 +271,45 @@ def _fork_daemon(target: Callable[..., None], *args: object) -> multiprocessing.
     return process
 
 
-def _run_and_send(work: Callable[[A], object], inbox: multiprocessing.connection.Connection,
-                  parents_end: multiprocessing.connection.Connection,
+def _run_and_send(work: Callable[..., object], ahead: Callable[[], object] | None,
+                  inbox: multiprocessing.connection.Connection, parents_end: multiprocessing.connection.Connection,
                   sender: multiprocessing.connection.Connection) -> None:
-    """A background process's body: wait for the argument, run `work` on it, send back its
-    result or its exception. An inbox closed without an argument (the parent cancelled, or
-    died) means the work is not wanted: the copy of its sending end the fork made is closed
-    first, or the process would wait for itself."""
+    """A background process's body: run `ahead`, wait for the argument, run `work` on both,
+    send back its result or its exception. An inbox closed without an argument (the parent
+    cancelled, or died) means the work is not wanted: the copy of its sending end the fork
+    made is closed first, or the process would wait for itself."""
     parents_end.close()
+    read = _outcome_of(ahead) if ahead is not None else None
     try:
         argument = inbox.recv()
     except EOFError:
         return
     finally:
         inbox.close()
-    try:
-        outcome: tuple[str, object] = ("value", work(argument))
-    except BaseException as error:  # the parent raises it, as if the work had run there
-        outcome = ("error", error)
+    outcome = _outcome_of(lambda: _run(work, argument, read))
     try:
         sender.send(outcome)
     except Exception as error:  # an exception or result that cannot be pickled
         sender.send(("error", RuntimeError(f"the background work's outcome could not be sent back: {error!r}")))
+
+
+def _outcome_of(produce: Callable[[], object]) -> tuple[str, object]:
+    """("value", what `produce` returned), or ("error", what it raised): the parent raises it,
+    as if the work had run there."""
+    try:
+        return ("value", produce())
+    except BaseException as error:
+        return ("error", error)
+
+
+def _run(work: Callable[..., R], argument: object, read: tuple[str, object] | None) -> R:
+    """`work(argument)`, or `work(argument, value)` with the value its `ahead` returned."""
+    if read is None:
+        return work(argument)
+    kind, value = read
+    if kind == "error":
+        raise value  # type: ignore[misc]
+    return work(argument, value)
 
 
 class Background(Generic[A, R]):
@@ -312,8 +329,12 @@ class Background(Generic[A, R]):
     # Started and not yet finished, for `map_ranges`, which counts them as busy cores.
     _unfinished: set["Background"] = set()
 
-    def __init__(self, work: Callable[[A], R], *, parallel: bool = True, jobs: int | None = None):
-        self._work = work
+    def __init__(self, work: Callable[..., R], *, ahead: Callable[[], object] | None = None, parallel: bool = True,
+                 jobs: int | None = None):
+        """`ahead`, if given, is run in the process as soon as it is forked, while it waits for
+        its argument (reading the files the work will need, say), and `work` is given what it
+        returned: `work(argument, ahead())`."""
+        self._work, self._ahead = work, ahead
         self._process: multiprocessing.process.BaseProcess | None = None
         if not (parallel and worker_count(jobs) >= 2):
             return
@@ -321,7 +342,7 @@ class Background(Generic[A, R]):
         inbox, self._inbox = context.Pipe(duplex=False)
         _widen_pipe(inbox)  # a cold build's 110 MB of papers at 100,000: 0.24 s through 64 KB, 0.21 s so
         receiver, sender = context.Pipe(duplex=False)
-        self._process = _fork_daemon(_run_and_send, work, inbox, self._inbox, sender)
+        self._process = _fork_daemon(_run_and_send, work, ahead, inbox, self._inbox, sender)
         inbox.close()
         sender.close()
         self._outcome: tuple[str, object] = ("lost", None)
@@ -342,7 +363,7 @@ class Background(Generic[A, R]):
     def start(self, argument: A) -> None:
         """Hand the work its argument: in place (then it runs now), or to the process."""
         if self._process is None:
-            self._value = self._work(argument)
+            self._value = _run(self._work, argument, _outcome_of(self._ahead) if self._ahead is not None else None)
             return
         try:
             self._inbox.send(argument)

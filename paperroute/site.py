@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -28,7 +29,7 @@ from paperroute.pages import SITE_FEEDS, Page, PagePlan, nav_topics, paper_page,
 from paperroute.parallel import Ahead, Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
-from paperroute.search import IndexCache, doc_blocks, doc_ids, write_search_index
+from paperroute.search import IndexCache, doc_blocks, doc_ids, read_cache_file, write_search_index
 from paperroute.store import ContentStore
 from paperroute.topics import load_topics
 from paperroute.urls import absolute, output_file, paper_path, search_path
@@ -89,7 +90,8 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     # (`survey_disk`) while this one reads the state. The other makes the search index and
     # the feeds beside the pages, handed the papers once they are read (`parallel.Background`).
     with Ahead(functools.partial(survey_disk, paper_files, Path(out_dir)), parallel=big, jobs=jobs) as disk, \
-            Background(write_side_outputs, parallel=big, jobs=jobs) as beside:
+            Background(write_side_outputs, ahead=functools.partial(read_search_ahead, Path(out_dir)),
+                       parallel=big, jobs=jobs) as beside:
         state = load_state(out_dir)
         previous_outputs = state.outputs
         parsed = load_papers(paper_files, disk.next(), state, paper_terms, quiet=quiet, jobs=jobs)
@@ -288,17 +290,46 @@ class SideInputs:
     feeds: Corpus
 
 
-def write_side_outputs(side: SideInputs) -> SideOutput:
+@dataclass
+class SearchAhead:
+    """What the search index's process reads while it waits for the papers (`Background`'s
+    `ahead`), which it did on the build's path: the last index's postings (0.15 s at 100,000
+    papers), and which files search/ holds, for one listing of each folder instead of a
+    `stat` of each of its 12,500 display blocks (0.12 s)."""
+
+    postings: tuple[list, list] | None
+    present: set[str]
+
+
+def read_search_ahead(out_dir: Path) -> SearchAhead:
+    """The last index's postings and the files under search/ (as paths under the site)."""
+    present: set[str] = set()
+    folders = [search_path()]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(out_dir / folder) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(f"{folder}{entry.name}/")
+                    elif entry.is_file():
+                        present.add(folder + entry.name)
+        except OSError:
+            continue
+    return SearchAhead(read_cache_file(search_cache_paths(out_dir)[1]), present)
+
+
+def write_side_outputs(side: SideInputs, ahead: SearchAhead) -> SideOutput:
     """Write search/ (`write_search_output`), then the feeds: both depend on the papers and
     on nothing the pages make. With the feeds here, the build's own process no longer writes
     them after its pages with the other core idle (0.14-0.3 s of every build)."""
-    search = write_search_output(side)
+    search = write_search_output(side, ahead)
     own = SiteWriter(side.root, empty=side.empty)
     write_feeds(side.feeds, side.site, own)
     return SideOutput([*search.paths, *sorted(own.paths)], search.written + own.written, search.fingerprints)
 
 
-def write_search_output(search: SideInputs) -> SideOutput:
+def write_search_output(search: SideInputs, ahead: SearchAhead) -> SideOutput:
     """Write search/, or claim it as it is when no paper, topic or code changed since the
     build that wrote it and its files are all still there.
 
@@ -316,7 +347,7 @@ def write_search_output(search: SideInputs) -> SideOutput:
     key = fingerprint((search.code, prefix, topics, search.corpus_digest), {})
     blocks = {path: papers_fingerprint(search.code, digests, path.encode() + topics, (paper.slug for paper in block))
               for path, block in doc_blocks(papers)}
-    own = SiteWriter(search.root, empty=search.empty)
+    own = SiteWriter(search.root, empty=search.empty, listed=ahead.present)
 
     def expected(path: str) -> bytes:
         return blocks.get(path[len(prefix):], key)
@@ -327,7 +358,7 @@ def write_search_output(search: SideInputs) -> SideOutput:
     page = output_file(prefix)  # the search page lives in search/ too, with a fingerprint of its own
     previous = [path for path in search.previous if path != page]
     if not (previous and all(map(current, previous))):
-        cache = IndexCache(search_cache_paths(search.root), search.code, digests)
+        cache = IndexCache(search_cache_paths(search.root), search.code, digests, postings_read=ahead.postings)
         write_search_index(papers, search.topics, own, cache, current={path for path in blocks if current(prefix + path)},
                            texts_done=texts_done)
         previous = sorted(own.paths)

@@ -258,6 +258,7 @@ def test_a_deleted_output_file_is_written_again(tmp_path: Path) -> None:
     before = tree(site)
     (site / "archive" / "index.html").unlink()
     (site / "search" / "meta.json").unlink()
+    (site / "search" / "d" / "0.json").unlink()  # a display block: its fingerprint still matches
     next((site / "papers").glob("*/index.html")).unlink()
     build_site(content, site, CONFIG, quiet=True)
     assert tree(site) == before
@@ -534,6 +535,40 @@ def test_a_background_process_is_forked_when_made_and_sees_only_its_argument() -
     later.append("made after the fork")
     work.start(["sent"])
     assert work.result() == (["sent"], [])
+
+
+def test_a_background_process_reads_ahead_before_its_argument_comes_and_in_place_too(tmp_path: Path) -> None:
+    """`ahead` runs in the process while it waits (the search process reads its caches
+    then): a file written after the fork is not seen, what it read is given to the work,
+    and its error is the work's."""
+    cache = tmp_path / "cache"
+    cache.write_text("the last index")
+
+    def work(argument: str, read: tuple[int, str]) -> tuple[int, int, str, str]:
+        return os.getpid(), *read, argument
+
+    def read_ahead() -> tuple[int, str]:
+        text = cache.read_text()
+        (tmp_path / "read").touch()
+        return os.getpid(), text
+
+    forked = Background(work, ahead=read_ahead, jobs=2)
+    child = forked._process.pid
+    _wait_until((tmp_path / "read").exists)
+    cache.write_text("changed after the fork")
+    forked.start("the papers")
+    assert forked.result() == (child, child, "the last index", "the papers")
+    in_place = Background(work, ahead=read_ahead, jobs=1)
+    in_place.start("the papers")
+    assert in_place.result() == (os.getpid(), os.getpid(), "changed after the fork", "the papers")
+
+    def fail() -> None:
+        raise InputError("unreadable", cache, 1)
+
+    failing = Background(work, ahead=fail, jobs=2)
+    failing.start("the papers")
+    with pytest.raises(InputError, match="unreadable"):
+        failing.result()
 
 
 def test_a_background_process_not_given_its_argument_ends() -> None:
