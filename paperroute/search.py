@@ -311,6 +311,19 @@ def js_order(term: str) -> bytes:
     return term.encode("utf-16-be")
 
 
+# Characters beyond U+FFFF, which UTF-16 writes as two code units that sort below U+E000.
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def _js_order_of(vocabulary: Sequence[str]) -> Callable[[int], object]:
+    """The sort key of a term number, in `js_order`: the term itself when no term has a
+    character beyond U+FFFF, where code points and UTF-16 code units sort alike (sorting
+    146,000 terms that way took 0.04 s, by their UTF-16 0.11 s)."""
+    if _ASTRAL.search("".join(vocabulary)) is None:
+        return vocabulary.__getitem__
+    return lambda number: js_order(vocabulary[number])
+
+
 def segment_file_stem(term: str) -> str:
     """The file name of a term's segments: the term itself when it is plain ASCII, else a hash."""
     if _SAFE_FILE_TERM.match(term):
@@ -768,8 +781,9 @@ def index_postings(papers: Sequence[IndexedPaper], cache: IndexCache | None,
 
 
 def encode_terms(postings: Postings, encoded: Sequence[tuple[str, ...] | None]) -> list[tuple[str, ...] | None]:
-    """Every term's shard entry (JSON) and the text of each of its segments, None for a term
-    without postings. A term `encoded` holds is taken as it is; the others are encoded."""
+    """Every term's member of its shard (`"term":entry`, JSON) and the text of each of its
+    segments, None for a term without postings. A term `encoded` holds is taken as it is;
+    the others are encoded."""
     vocabulary, keys, bounds = postings.vocabulary, postings.keys, postings.bounds
     result = list(encoded) + [None] * (len(vocabulary) - len(encoded))
     held = np.flatnonzero(np.diff(bounds)).tolist()
@@ -794,20 +808,20 @@ def encode_terms(postings: Postings, encoded: Sequence[tuple[str, ...] | None]) 
         stem_name = segment_file_stem(term) if len(own) > 1 else term  # only a term with segments has files
         entry = term_entry(term, int(bounds[number + 1] - bounds[number]), [runs[run] for run in own],
                            [run_impacts[run] for run in own[1:]], stem_name)
-        result[number] = (_json(entry).rstrip("\n"), *(runs[run] for run in own[1:]))
+        result[number] = (f"{_json(term).rstrip()}:{_json(entry).rstrip()}", *(runs[run] for run in own[1:]))
     return result
 
 
-def shard_terms(entries: Sequence[tuple[str, str]], target: int = SHARD_BYTES) -> list[list[tuple[str, str]]]:
-    """Cut (term, entry JSON) pairs, in order, into runs of about `target` bytes."""
+def shard_terms(members: Sequence[tuple[str, str]], target: int = SHARD_BYTES) -> list[list[tuple[str, str]]]:
+    """Cut (term, shard member) pairs, in order, into runs of about `target` bytes of JSON."""
     shards: list[list[tuple[str, str]]] = [[]]
     size = 0
-    for term, entry_json in entries:
-        cost = len(term.encode("utf-8")) + len(entry_json.encode("utf-8")) + 4
+    for term, member in members:
+        cost = (len(member) if member.isascii() else len(member.encode("utf-8"))) + 1
         if shards[-1] and size + cost > target:
             shards.append([])
             size = 0
-        shards[-1].append((term, entry_json))
+        shards[-1].append((term, member))
         size += cost
     return shards
 
@@ -890,20 +904,19 @@ def search_files(papers: Sequence[IndexedPaper], topics: Sequence[Topic], cache:
         cache.save_postings(postings, papers, encoded)
     vocabulary = postings.vocabulary
     del postings
-    shard_entries: list[tuple[str, str]] = []
-    for number in sorted((number for number, held in enumerate(encoded) if held is not None),
-                         key=lambda number: js_order(vocabulary[number])):
-        term = vocabulary[number]
-        entry, *segments = encoded[number]
-        if segments:
+    held = [number for number, member in enumerate(encoded) if member is not None]
+    held.sort(key=_js_order_of(vocabulary))
+    members: list[tuple[str, str]] = []
+    for number in held:
+        term, texts = vocabulary[number], encoded[number]
+        if len(texts) > 1:  # unpacked (`member, *segments`), each of 146,000 terms cost 0.2 µs more
             stem_name = segment_file_stem(term)
-            for segment, text in enumerate(segments, start=1):
-                yield f"p/{stem_name}-{segment}.json", f'"{text}"\n'  # the alphabet needs no escaping
-        shard_entries.append((term, entry))
-    shards = shard_terms(shard_entries)
+            for segment in range(1, len(texts)):
+                yield f"p/{stem_name}-{segment}.json", f'"{texts[segment]}"\n'  # the alphabet needs no escaping
+        members.append((term, texts[0]))
+    shards = shard_terms(members)
     for number, shard in enumerate(shards):
-        body = ",".join(f"{_json(term).rstrip()}:{entry}" for term, entry in shard)
-        yield f"t/{number}.json", "{" + body + "}\n"
+        yield f"t/{number}.json", "{" + ",".join(member for _, member in shard) + "}\n"
 
     yield from blocks
 

@@ -109,6 +109,19 @@ def test_postings_round_trip_best_first(impacts_by_doc: dict[int, int]) -> None:
 # ---------------------------------------------------------------- files
 
 
+def test_terms_beyond_u_ffff_sort_as_javascript_compares_them() -> None:
+    """Python orders strings by code point, JavaScript by UTF-16 code unit, in which a
+    character beyond U+FFFF (two units from U+D800) sorts before U+FA0E: the shards follow
+    JavaScript, whose binary search finds them."""
+    gothic, ideographs = "\U00010330\U00010331", "\ufa0e\ufa0f"
+    paper = make_paper(f"{ideographs} then {gothic}", "2026-03-01", abstract="Written in two scripts.")
+    paper.slug = "two-scripts"
+    files = index_files([paper])
+    keys = json.loads(files["meta.json"])["shards"]
+    terms = [term for number in range(len(keys)) for term in json.loads(files[f"t/{number}.json"])]
+    assert terms == sorted(terms, key=search.js_order) and terms.index(gothic) < terms.index(ideographs)
+
+
 def test_files_are_sharded_and_every_term_is_in_its_shard() -> None:
     papers = [make_paper(f"Study {number} of term{number} and word{number * 7}", "2026-03-01",
                          abstract=" ".join(f"vocab{number}x{k}" for k in range(40))) for number in range(300)]
