@@ -435,7 +435,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     # Papers oldest first, as search ids go (`search.doc_ids`), then the other pages: a new day's
     # URLs then land in the last of the sitemaps, and the full ones before it stay as they were.
     papers_oldest_first = list(reversed(paths[len(pages):]))
-    write_sitemap(papers_oldest_first + sorted(page.path for page in pages if page.in_sitemap), site, writer)
+    write_sitemap(papers_oldest_first + sorted(page.path for page in pages if page.in_sitemap), site, writer, inputs)
     return len(paths)
 
 
@@ -448,33 +448,47 @@ def write_assets(assets_dir: Path, writer: SiteWriter) -> None:
             writer.write(f"{ASSETS_DIR}/{path.relative_to(assets_dir).as_posix()}", path.read_bytes())
 
 
-def _urlset(urls: list[str]) -> str:
-    entries = "".join(f"<url><loc>{escape(url, quote=False)}</loc></url>\n" for url in urls)
+def _urlset(base_url: str, paths: list[str]) -> str:
+    entries = "".join(f"<url><loc>{escape(absolute(base_url, path), quote=False)}</loc></url>\n" for path in paths)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{entries}</urlset>\n')
 
 
-def sitemap_files(paths: list[str], base_url: str) -> list[tuple[str, str]]:
+def _sitemap_index(base_url: str, names: list[str]) -> str:
+    entries = "".join(f"<sitemap><loc>{escape(absolute(base_url, name), quote=False)}</loc></sitemap>\n" for name in names)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{entries}</sitemapindex>\n')
+
+
+def sitemap_files(paths: list[str], base_url: str) -> list[tuple[str, list[str], Callable[[], str]]]:
     """sitemap.xml, or above the protocol's limit an index of numbered sitemaps, each holding
-    the paths in the order given.
+    the paths in the order given: each file's name, what it lists (paths, or the index's
+    sitemaps), and how to make its text.
 
     No <lastmod>: the only honest date would come from the clock, which would make two
     builds of the same content differ.
     """
-    urls = [absolute(base_url, path) for path in paths]
-    if len(urls) <= SITEMAP_LIMIT:
-        return [(SITEMAP_FILE, _urlset(urls))]
-    parts = [urls[start:start + SITEMAP_LIMIT] for start in range(0, len(urls), SITEMAP_LIMIT)]
-    files = [(f"sitemap-{number}.xml", _urlset(part)) for number, part in enumerate(parts, start=1)]
-    index_entries = "".join(f"<sitemap><loc>{escape(absolute(base_url, name), quote=False)}</loc></sitemap>\n" for name, _ in files)
-    index = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-             f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{index_entries}</sitemapindex>\n')
-    return [(SITEMAP_FILE, index), *files]
+    if len(paths) <= SITEMAP_LIMIT:
+        return [(SITEMAP_FILE, paths, functools.partial(_urlset, base_url, paths))]
+    parts = [(f"sitemap-{number}.xml", paths[start:start + SITEMAP_LIMIT])
+             for number, start in enumerate(range(0, len(paths), SITEMAP_LIMIT), start=1)]
+    names = [name for name, _ in parts]
+    return [(SITEMAP_FILE, names, functools.partial(_sitemap_index, base_url, names)),
+            *((name, part, functools.partial(_urlset, base_url, part)) for name, part in parts)]
 
 
-def write_sitemap(paths: list[str], site: SiteConfig, writer: SiteWriter) -> None:
-    for name, text in sitemap_files(paths, site.base_url):
-        writer.write(name, text)
+def write_sitemap(paths: list[str], site: SiteConfig, writer: SiteWriter, inputs: PageInputs) -> None:
+    """Write the sitemaps, but keep each whose fingerprint (the code, the base URL and what it
+    lists) is the last build's and whose file is there: after a new day only the last part
+    changes, and making the others' text took 0.08 s of a 100k build."""
+    for name, listed, make in sitemap_files(paths, site.base_url):
+        digest = hashlib.blake2b("\n".join([site.base_url, *listed]).encode("utf-8", "surrogatepass") + inputs.code,
+                                 digest_size=20).digest()
+        if inputs.previous.get(name) == digest and writer.has(name):
+            writer.keep(name)
+        else:
+            writer.write(name, make())
+        inputs.current[name] = digest
 
 
 def write_robots(site: SiteConfig, writer: SiteWriter) -> None:

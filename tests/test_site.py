@@ -19,6 +19,7 @@ import pytest
 from bs4 import BeautifulSoup
 from markupsafe import Markup, escape
 
+import paperroute.site
 from conftest import ROOT, make_paper, write_store
 from paperroute.buildstate import fingerprint
 from paperroute.config import Config, SiteConfig, with_base_url
@@ -545,17 +546,27 @@ def test_a_new_day_leaves_the_full_sitemaps_before_the_last_alone(tmp_path: Path
     before = [part.read_bytes() for part in parts]
     assert "papers/paper-00/" in before[0].decode()  # the oldest papers first
 
+    made: list[list[str]] = []
+    urlset = paperroute.site._urlset
+    monkeypatch.setattr("paperroute.site._urlset", lambda base, paths: (made.append(paths), urlset(base, paths))[1])
     write_store(content_dir, [make_paper("Paper 12", "2026-01-05")])
     build_site(content_dir, site, config(), quiet=True)
     after = [part.read_bytes() for part in parts]
-    assert after[:3] == before[:3]  # the twelve old papers' parts
+    assert after[:3] == before[:3]  # the twelve old papers' parts, kept without being made
+    assert "papers/paper-12/" in made[0] and not any("papers/paper-00/" in paths for paths in made)
     urls = [loc.get_text() for part in sorted(site.glob("sitemap-*.xml")) for loc in BeautifulSoup(part.read_text(), "xml").find_all("loc")]
     assert len(urls) == len(set(urls)) and BASE + "papers/paper-12/" in urls and BASE + "days/2026-01-05/" in urls
+    # A kept part that is gone, or a new base URL, is made again.
+    parts[0].unlink()
+    build_site(content_dir, site, config(), quiet=True)
+    assert parts[0].read_bytes() == before[0]
+    build_site(content_dir, site, config("https://mirror.example.org/"), quiet=True)
+    assert "https://mirror.example.org/papers/paper-00/" in parts[0].read_text()
 
 
 def test_a_large_sitemap_becomes_an_index() -> None:
     paths = [f"papers/p{n}/" for n in range(SITEMAP_LIMIT + 1)]
-    files = dict(sitemap_files(paths, BASE))
+    files = {name: make() for name, _, make in sitemap_files(paths, BASE)}
     assert list(files) == ["sitemap.xml", "sitemap-1.xml", "sitemap-2.xml"]
     index = BeautifulSoup(files["sitemap.xml"], "xml")
     assert [loc.get_text() for loc in index.find_all("loc")] == [BASE + "sitemap-1.xml", BASE + "sitemap-2.xml"]
