@@ -336,6 +336,15 @@ def gone_outputs(out_dir: Path) -> tuple[tuple[int, int, int] | None, set[str]]:
         return None, set()
 
 
+def dumps_unshared(value: object) -> bytes:
+    """`marshal.dumps` in format 2, without the table of objects met twice: the state and the
+    packed papers hold paths, digests and slugs that appear once in them but are also held
+    elsewhere in the build, and format 4 enters each such object in its table. Dumping the
+    40 MB state of a 100k build took 0.13-0.17 s that way, 0.07-0.08 s in format 2, and
+    reading it back 0.067-0.076 s instead of 0.056 s."""
+    return marshal.dumps(value, 2)
+
+
 def save_state(out_dir: Path, state: BuildState) -> None:
     """Write the folders whose records changed, then the state that vouches for them, then
     drop the files of folders that are gone."""
@@ -351,7 +360,7 @@ def save_state(out_dir: Path, state: BuildState) -> None:
             write_atomic(path, cache_file_bytes({key: state.files[key] for key in keys}))
             identity = _file_identity(path.stat())
         folders[folder] = identity
-    write_atomic(state_path(out_dir), marshal.dumps((
+    write_atomic(state_path(out_dir), dumps_unshared((
         code_digest(), folders, state.outputs, state.related_key,
         state.related.as_record() if state.related else None, state.site_key, state.pages, state.page_code,
         state.vocabulary.terms)))
