@@ -123,7 +123,9 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
         # Same code, settings, taxonomy and papers as the last build, every file still there: every
         # page's fingerprint would match, so claim them all without planning a single page.
         site_key = fingerprint((inputs.code, repr(corpus.topics), inputs.corpus_digest()), {})
-        if state.site_key == site_key and all(map(surveyed().has, previous_outputs)):
+        if state.site_key != site_key:  # something to make: the search process may read its caches now
+            beside.read_ahead()
+        elif all(map(surveyed().has, previous_outputs)):
             for path in previous_outputs:
                 writer.keep(path)
             if state.changed:  # files were touched but hold the same bytes: remember their new stamps
@@ -358,7 +360,10 @@ def write_search_output(search: SideInputs, ahead: SearchAhead) -> SideOutput:
     page = output_file(prefix)  # the search page lives in search/ too, with a fingerprint of its own
     previous = [path for path in search.previous if path != page]
     if not (previous and all(map(current, previous))):
-        cache = IndexCache(search_cache_paths(search.root), search.code, digests, postings_read=ahead.postings)
+        # Handed over, not kept here: the index is merged into new arrays, and the old ones,
+        # held on to, put a 100k new day's peak up by 190 MB.
+        postings_read, ahead.postings = ahead.postings, None
+        cache = IndexCache(search_cache_paths(search.root), search.code, digests, postings_read=postings_read)
         write_search_index(papers, search.topics, own, cache, current={path for path in blocks if current(prefix + path)},
                            texts_done=texts_done)
         previous = sorted(own.paths)
