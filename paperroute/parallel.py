@@ -274,24 +274,18 @@ def _fork_daemon(target: Callable[..., None], *args: object) -> multiprocessing.
 def _run_and_send(work: Callable[..., object], ahead: Callable[[], object] | None,
                   inbox: multiprocessing.connection.Connection, parents_end: multiprocessing.connection.Connection,
                   sender: multiprocessing.connection.Connection) -> None:
-    """A background process's body: wait for the argument, run `work` on it (and on what
-    `ahead` read, as soon as it was asked to, else now), send back its result or its
-    exception. An inbox closed without an argument (the parent cancelled, or died) means the
-    work is not wanted: the copy of its sending end the fork made is closed first, or the
-    process would wait for itself."""
+    """A background process's body: run `ahead`, wait for the argument, run `work` on both,
+    send back its result or its exception. An inbox closed without an argument (the parent
+    cancelled, or died) means the work is not wanted: the copy of its sending end the fork
+    made is closed first, or the process would wait for itself."""
     parents_end.close()
-    read = None
+    read = _outcome_of(ahead) if ahead is not None else None
     try:
-        kind, argument = inbox.recv()
-        if kind == "ahead":
-            read = _outcome_of(ahead) if ahead is not None else None
-            kind, argument = inbox.recv()
+        argument = inbox.recv()
     except EOFError:
         return
     finally:
         inbox.close()
-    if ahead is not None and read is None:
-        read = _outcome_of(ahead)
     outcome = _outcome_of(lambda: _run(work, argument, read))
     try:
         sender.send(outcome)
@@ -337,9 +331,9 @@ class Background(Generic[A, R]):
 
     def __init__(self, work: Callable[..., R], *, ahead: Callable[[], object] | None = None, parallel: bool = True,
                  jobs: int | None = None):
-        """`ahead`, if given, reads what the work will need (files, say), and `work` is given
-        what it returned: `work(argument, ahead())`. The process runs it as soon as it is
-        asked to (`read_ahead`), while it waits for its argument."""
+        """`ahead`, if given, is run in the process as soon as it is forked, while it waits for
+        its argument (reading the files the work will need, say), and `work` is given what it
+        returned: `work(argument, ahead())`."""
         self._work, self._ahead = work, ahead
         self._process: multiprocessing.process.BaseProcess | None = None
         if not (parallel and worker_count(jobs) >= 2):
@@ -366,23 +360,13 @@ class Background(Generic[A, R]):
     def __exit__(self, *exc_info: object) -> None:
         self.cancel()  # a no-op once the result is in; else the build failed or did not need it
 
-    def read_ahead(self) -> None:
-        """Have the process run `ahead` now, before its argument is ready. Asked once the
-        argument is sure to come: a build that finds nothing to do sends none, and reading
-        the search index's caches for it cost a no-op build of 100,000 papers 160 MB."""
-        if self._process is not None and self._ahead is not None:
-            try:
-                self._inbox.send(("ahead", None))
-            except OSError:  # the process is gone: `result` says so
-                pass
-
     def start(self, argument: A) -> None:
         """Hand the work its argument: in place (then it runs now), or to the process."""
         if self._process is None:
             self._value = _run(self._work, argument, _outcome_of(self._ahead) if self._ahead is not None else None)
             return
         try:
-            self._inbox.send(("work", argument))
+            self._inbox.send(argument)
         except OSError:  # the process is gone: `result` says so
             pass
         self._inbox.close()

@@ -511,15 +511,6 @@ def _read_cache(path: Path) -> tuple[list, list[np.ndarray]]:
     return fields, arrays
 
 
-def read_cache_file(path: Path) -> tuple[list, list[np.ndarray]] | None:
-    """A cache file's fields and arrays, or None when it is missing or damaged: for a process
-    to read before it is asked for (`IndexCache`'s `postings_read`)."""
-    try:
-        return _read_cache(path)
-    except _CACHE_ERRORS:
-        return None
-
-
 class IndexCache:
     """What the last index was made of, so the next one redoes only what changed.
 
@@ -534,12 +525,9 @@ class IndexCache:
       terms they hold (`extend_postings`); the counts file is then left as it is.
     """
 
-    def __init__(self, paths: tuple[Path, Path], code: bytes, digests: Mapping[str, bytes], *,
-                 postings_read: tuple[list, list[np.ndarray]] | None = None) -> None:
-        """`postings_read`: the postings file as `read_cache_file` read it earlier."""
+    def __init__(self, paths: tuple[Path, Path], code: bytes, digests: Mapping[str, bytes]) -> None:
         self.counts_path, self.postings_path = paths
         self.code, self.digests = code, digests
-        self._postings_read = postings_read
 
     def load_counts(self) -> tuple[list[str], list[bytes], PairCounts, np.ndarray] | None:
         """The vocabulary, the digest of each paper by its old id, its pairs and its lengths."""
@@ -560,9 +548,8 @@ class IndexCache:
     def load_postings(self) -> tuple[Postings, list[bytes], list[tuple[str, ...] | None]] | None:
         """The last index's postings, the digest of each of its papers by id, and its encoded
         terms (`encode_terms`)."""
-        read, self._postings_read = self._postings_read, None
         try:
-            (code, vocabulary, digests, averages, encoded), (keys, bounds, lengths) = read or _read_cache(self.postings_path)
+            (code, vocabulary, digests, averages, encoded), (keys, bounds, lengths) = _read_cache(self.postings_path)
             lengths = lengths.reshape(-1, 3)
         except _CACHE_ERRORS:
             return None

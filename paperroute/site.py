@@ -29,7 +29,7 @@ from paperroute.pages import SITE_FEEDS, Page, PagePlan, nav_topics, paper_page,
 from paperroute.parallel import Ahead, Background, cut_ranges, heap_frozen, map_ranges, release_freed_memory
 from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
-from paperroute.search import IndexCache, doc_blocks, doc_ids, read_cache_file, write_search_index
+from paperroute.search import IndexCache, doc_blocks, doc_ids, write_search_index
 from paperroute.store import ContentStore
 from paperroute.topics import load_topics
 from paperroute.urls import absolute, output_file, paper_path, search_path
@@ -90,7 +90,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     # (`survey_disk`) while this one reads the state. The other makes the search index and
     # the feeds beside the pages, handed the papers once they are read (`parallel.Background`).
     with Ahead(functools.partial(survey_disk, paper_files, Path(out_dir)), parallel=big, jobs=jobs) as disk, \
-            Background(write_side_outputs, ahead=functools.partial(read_search_ahead, Path(out_dir)),
+            Background(write_side_outputs, ahead=functools.partial(list_search_files, Path(out_dir)),
                        parallel=big, jobs=jobs) as beside:
         state = load_state(out_dir)
         previous_outputs = state.outputs
@@ -123,9 +123,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
         # Same code, settings, taxonomy and papers as the last build, every file still there: every
         # page's fingerprint would match, so claim them all without planning a single page.
         site_key = fingerprint((inputs.code, repr(corpus.topics), inputs.corpus_digest()), {})
-        if state.site_key != site_key:  # something to make: the search process may read its caches now
-            beside.read_ahead()
-        elif all(map(surveyed().has, previous_outputs)):
+        if state.site_key == site_key and all(map(surveyed().has, previous_outputs)):
             for path in previous_outputs:
                 writer.keep(path)
             if state.changed:  # files were touched but hold the same bytes: remember their new stamps
@@ -292,19 +290,12 @@ class SideInputs:
     feeds: Corpus
 
 
-@dataclass
-class SearchAhead:
-    """What the search index's process reads while it waits for the papers (`Background`'s
-    `ahead`), which it did on the build's path: the last index's postings (0.15 s at 100,000
-    papers), and which files search/ holds, for one listing of each folder instead of a
-    `stat` of each of its 12,500 display blocks (0.12 s)."""
-
-    postings: tuple[list, list] | None
-    present: set[str]
-
-
-def read_search_ahead(out_dir: Path) -> SearchAhead:
-    """The last index's postings and the files under search/ (as paths under the site)."""
+def list_search_files(out_dir: Path) -> set[str]:
+    """The files under search/ (as paths under the site): what the search index's process
+    reads while it waits for the papers (`Background`'s `ahead`), one listing of each folder
+    instead of a `stat` of each of 12,500 display blocks on its path (0.12 s at 100,000
+    papers). Reading the last postings then too saved it 0.15 s more, but put a new day's
+    peak up from 595 to 780 MB: they overlapped with the survey's process."""
     present: set[str] = set()
     folders = [search_path()]
     while folders:
@@ -318,20 +309,20 @@ def read_search_ahead(out_dir: Path) -> SearchAhead:
                         present.add(folder + entry.name)
         except OSError:
             continue
-    return SearchAhead(read_cache_file(search_cache_paths(out_dir)[1]), present)
+    return present
 
 
-def write_side_outputs(side: SideInputs, ahead: SearchAhead) -> SideOutput:
+def write_side_outputs(side: SideInputs, present: set[str]) -> SideOutput:
     """Write search/ (`write_search_output`), then the feeds: both depend on the papers and
     on nothing the pages make. With the feeds here, the build's own process no longer writes
     them after its pages with the other core idle (0.14-0.3 s of every build)."""
-    search = write_search_output(side, ahead)
+    search = write_search_output(side, present)
     own = SiteWriter(side.root, empty=side.empty)
     write_feeds(side.feeds, side.site, own)
     return SideOutput([*search.paths, *sorted(own.paths)], search.written + own.written, search.fingerprints)
 
 
-def write_search_output(search: SideInputs, ahead: SearchAhead) -> SideOutput:
+def write_search_output(search: SideInputs, present: set[str]) -> SideOutput:
     """Write search/, or claim it as it is when no paper, topic or code changed since the
     build that wrote it and its files are all still there.
 
@@ -349,7 +340,7 @@ def write_search_output(search: SideInputs, ahead: SearchAhead) -> SideOutput:
     key = fingerprint((search.code, prefix, topics, search.corpus_digest), {})
     blocks = {path: papers_fingerprint(search.code, digests, path.encode() + topics, (paper.slug for paper in block))
               for path, block in doc_blocks(papers)}
-    own = SiteWriter(search.root, empty=search.empty, listed=ahead.present)
+    own = SiteWriter(search.root, empty=search.empty, listed=present)
 
     def expected(path: str) -> bytes:
         return blocks.get(path[len(prefix):], key)
@@ -360,10 +351,7 @@ def write_search_output(search: SideInputs, ahead: SearchAhead) -> SideOutput:
     page = output_file(prefix)  # the search page lives in search/ too, with a fingerprint of its own
     previous = [path for path in search.previous if path != page]
     if not (previous and all(map(current, previous))):
-        # Handed over, not kept here: the index is merged into new arrays, and the old ones,
-        # held on to, put a 100k new day's peak up by 190 MB.
-        postings_read, ahead.postings = ahead.postings, None
-        cache = IndexCache(search_cache_paths(search.root), search.code, digests, postings_read=postings_read)
+        cache = IndexCache(search_cache_paths(search.root), search.code, digests)
         write_search_index(papers, search.topics, own, cache, current={path for path in blocks if current(prefix + path)},
                            texts_done=texts_done)
         previous = sorted(own.paths)

@@ -537,10 +537,10 @@ def test_a_background_process_is_forked_when_made_and_sees_only_its_argument() -
     assert work.result() == (["sent"], [])
 
 
-def test_a_background_process_reads_ahead_before_its_argument_comes_when_asked_and_in_place_too(tmp_path: Path) -> None:
-    """`ahead` runs in the process while it waits, once asked (the search process reads its
-    caches then, unless the build has nothing to make): what it read is given to the work,
-    a file written after it read is not seen, and its error is the work's."""
+def test_a_background_process_reads_ahead_before_its_argument_comes_and_in_place_too(tmp_path: Path) -> None:
+    """`ahead` runs in the process while it waits (the search process reads its caches
+    then): a file written after the fork is not seen, what it read is given to the work,
+    and its error is the work's."""
     cache = tmp_path / "cache"
     cache.write_text("the last index")
 
@@ -554,20 +554,13 @@ def test_a_background_process_reads_ahead_before_its_argument_comes_when_asked_a
 
     forked = Background(work, ahead=read_ahead, jobs=2)
     child = forked._process.pid
-    time.sleep(0.2)
-    assert not (tmp_path / "read").exists()  # not before it is asked
-    forked.read_ahead()
     _wait_until((tmp_path / "read").exists)
     cache.write_text("changed after the fork")
     forked.start("the papers")
     assert forked.result() == (child, child, "the last index", "the papers")
-    unasked = Background(work, ahead=read_ahead, jobs=2)  # then it reads when its argument comes
-    cache.write_text("read with the argument")
-    unasked.start("the papers")
-    assert unasked.result()[2:] == ("read with the argument", "the papers")
     in_place = Background(work, ahead=read_ahead, jobs=1)
     in_place.start("the papers")
-    assert in_place.result() == (os.getpid(), os.getpid(), "read with the argument", "the papers")
+    assert in_place.result() == (os.getpid(), os.getpid(), "changed after the fork", "the papers")
 
     def fail() -> None:
         raise InputError("unreadable", cache, 1)
