@@ -296,11 +296,12 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
         vocabulary = TermVocabulary()
         vectors = [vocabulary.vector(paper_terms(paper)) for paper in papers]
     given = [paper.slug for paper in papers]
-    order = sorted(range(len(papers)), key=given.__getitem__)
+    settings = (count, terms_per_paper, postings_per_term)
+    usable = previous is not None and previous.settings == settings
+    order, old_index = _slug_order(given, previous if usable else None)
     slugs = list(map(given.__getitem__, order))
     vectors = list(map(vectors.__getitem__, order))
     n = len(slugs)
-    settings = (count, terms_per_paper, postings_per_term)
 
     # One row per (paper, term), a paper's rows in the alphabetical order of its terms: that
     # order, not the ids, breaks ties between its terms below.
@@ -325,8 +326,6 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
     idf = np.log((basis_size + 1) / (basis_df + 1))
     shared = df > 1
     starts = np.r_[0, np.cumsum(lengths)]
-    usable = previous is not None and previous.settings == settings
-    old_index = _old_positions(slugs, previous) if usable else None
     unmoved = _unmoved_papers(previous, old_index, fresh, idf, shared, term_ids, starts) \
         if usable and fresh is not None else None
     if unmoved is None:
@@ -422,11 +421,31 @@ def _top_terms(first: int, lengths: np.ndarray, term_ids: np.ndarray, tf_weights
     return docs, term_ids[top], weights[top] / norms[docs - first]
 
 
-def _old_positions(slugs: list[str], previous: RelatedPapers) -> np.ndarray:
-    """Where each of `previous`'s papers is in `slugs`, or -1: by a dict, in half the time of
-    making and searching numpy string arrays of 100,000 slugs (0.05 s against 0.10 s)."""
-    position = {slug: index for index, slug in enumerate(slugs)}
-    return np.fromiter((position.get(slug, -1) for slug in previous.slugs), dtype=np.int64, count=len(previous.slugs))
+def _slug_order(given: list[str], previous: RelatedPapers | None) -> tuple[list[int], np.ndarray | None]:
+    """The indices of `given` (slugs, unique) in slug order, and where each of `previous`'s
+    papers is in that order, or -1 (None without `previous`).
+
+    `previous.slugs` are in slug order already: the order is theirs, less the papers gone,
+    with the new ones (a day's hundred) put in their places. Sorting 100,000 slugs and then
+    finding the old ones in them by a dict took 0.11 s; this takes 0.06 s.
+    """
+    if previous is None:
+        return sorted(range(len(given)), key=given.__getitem__), None
+    position = {slug: index for index, slug in enumerate(given)}
+    at = np.fromiter((position.get(slug, -1) for slug in previous.slugs), dtype=np.int64, count=len(previous.slugs))
+    found = at >= 0
+    seen = np.zeros(len(given), dtype=bool)
+    seen[at[found]] = True
+    new = sorted(np.flatnonzero(~seen).tolist(), key=given.__getitem__)
+    # Each new slug goes after the old papers still here that sort before it.
+    kept_before = np.r_[0, np.cumsum(found)]
+    places = [int(kept_before[bisect.bisect_left(previous.slugs, given[index])]) for index in new]
+    order = np.insert(at[found], places, new)
+    where = np.empty(len(given), dtype=np.int64)
+    where[order] = np.arange(len(given))
+    old_index = np.full(at.size, -1, dtype=np.int64)
+    old_index[found] = where[at[found]]
+    return order.tolist(), old_index
 
 
 def _unmoved_papers(previous: RelatedPapers, old_index: np.ndarray, fresh: Collection[str], idf: np.ndarray,

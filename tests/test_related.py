@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -249,3 +250,19 @@ def test_a_vocabulary_kept_from_earlier_builds_gives_the_same_answer() -> None:
         shuffled.vector(paper_terms(paper))
     vectors = [shuffled.vector(paper_terms(paper)) for paper in clusters]
     assert related_papers(clusters, vectors=vectors, vocabulary=shuffled) == related_papers(clusters)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.text(alphabet="ab-zé0", min_size=1, max_size=5), st.booleans(), st.booleans()),
+                unique_by=lambda item: item[0], max_size=40), st.randoms())
+def test_the_slug_order_merged_from_the_last_ranking_is_the_sorted_order(slugs, shuffler) -> None:
+    """The last ranking's slugs (sorted), less the papers gone, with the new ones put in their
+    places (`_slug_order`): the order that sorting them all gives, each old paper where it now is."""
+    old = sorted(slug for slug, was, _ in slugs if was)
+    given = [slug for slug, _, now in slugs if now]
+    shuffler.shuffle(given)
+    order, old_index = related_module._slug_order(given, SimpleNamespace(slugs=old))
+    assert order == sorted(range(len(given)), key=given.__getitem__)
+    now = [given[index] for index in order]
+    assert old_index.tolist() == [now.index(slug) if slug in now else -1 for slug in old]
+    assert related_module._slug_order(given, None) == (order, None)
