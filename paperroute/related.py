@@ -533,7 +533,7 @@ def _papers_to_rank(ranking: RelatedPapers, previous: RelatedPapers, old_index: 
     scores at least as well as the last one on it. Every other candidate kept its score, and
     none of them beat the list before. Rows are compared exactly, so whatever moves a weight
     (an edit, a new step of the IDF basis) is seen. `old_index`: where each old paper is now,
-    or -1 (`_old_positions`).
+    or -1 (`_slug_order`).
     """
     n, count = len(ranking.slugs), ranking.settings[0]
     old_n = len(previous.slugs)
