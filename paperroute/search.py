@@ -747,7 +747,10 @@ def extend_postings(previous: Postings, previous_digests: Sequence[bytes], paper
     texts_done(len(papers))  # no text is read again: let them go before the merge (100 MB at 100,000 papers)
     keys, bounds = merge_postings(previous.keys, previous.bounds, counts.terms,
                                   impact_keys(counts, lengths, averages), len(vocabulary.ids))
-    return Postings(list(vocabulary.ids), keys, bounds, lengths, averages), np.unique(counts.terms)
+    # The terms the new papers hold, marked rather than `np.unique`d: its first call imports numpy.ma.
+    held = np.zeros(len(vocabulary.ids), dtype=bool)
+    held[counts.terms] = True
+    return Postings(list(vocabulary.ids), keys, bounds, lengths, averages), np.flatnonzero(held)
 
 
 def index_postings(papers: Sequence[IndexedPaper], cache: IndexCache | None,
