@@ -111,6 +111,11 @@ def _folder_file(folder: str) -> str:
     return hashlib.blake2b(folder.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
 
 
+def template_cache_dir(out_dir: Path) -> Path:
+    """The compiled templates (`render.Renderer`), beside the state."""
+    return state_path(out_dir).with_suffix(".templatecache")
+
+
 def search_cache_paths(out_dir: Path) -> tuple[Path, Path]:
     """The search index's caches (`search.IndexCache`), beside the state: the per-paper word
     counts, and the last index's postings."""

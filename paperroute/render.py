@@ -3,20 +3,25 @@
 Autoescaping is on for every template whatever its name, and undefined names are errors
 (StrictUndefined), so a typo in a template fails the build instead of quietly printing
 nothing, and untrusted text can only reach a page escaped or through `markup.abstract_html`.
-Templates are compiled once per `Renderer` (one per build); a page is one `render` call that
-returns a string, so nothing holds the whole site in memory.
+Templates are compiled once per `Renderer` (one per build), or loaded as the last build left
+them compiled (`_TemplateCache`); a page is one `render` call that returns a string, so nothing
+holds the whole site in memory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from markupsafe import Markup, _escape_inner, escape
+import jinja2
 from jinja2 import (Environment, FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound,
                     TemplateSyntaxError, pass_context)
+from jinja2.bccache import Bucket, FileSystemBytecodeCache
 from jinja2.compiler import CodeGenerator
 from jinja2.runtime import Context
 
@@ -143,6 +148,40 @@ class _PageEnvironment(Environment):
     code_generator_class = _EscapeOutputCodeGenerator
 
 
+# What a compiled template's code depends on besides its source: Jinja, and this module (the
+# code generator above, the environment's options, the filters a template may name).
+_COMPILER_KEY = hashlib.sha256(f"{jinja2.__version__}\0".encode() + Path(__file__).read_bytes()).hexdigest()
+
+
+class _TemplateCache(FileSystemBytecodeCache):
+    """Compiled templates kept between builds, beside the build state: compiling them took 0.04
+    s of every build that renders a page (0.003 s to load them back).
+
+    A cached template is used only if its source, Jinja and this module are the ones it was
+    compiled with; an unreadable entry is compiled again, and one that cannot be written is
+    simply not kept: the cache can make a build faster, never fail it.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(str(directory), "%s.jinja")
+
+    def get_source_checksum(self, source: str) -> str:
+        return hashlib.sha256(f"{_COMPILER_KEY}\0{source}".encode("utf-8", "surrogatepass")).hexdigest()
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # cut short or overwritten: pickle and marshal fail in many ways
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
 class Renderer:
     """One build's templates, compiled once, plus what every page shows.
 
@@ -152,9 +191,12 @@ class Renderer:
     paper, a day or a topic, the filters `paper_url`, `day_url` and `topic_url`.
     """
 
-    def __init__(self, site: SiteConfig, shared: Mapping[str, Any], templates_dir: Path = TEMPLATES_DIR):
+    def __init__(self, site: SiteConfig, shared: Mapping[str, Any], templates_dir: Path = TEMPLATES_DIR,
+                 cache_dir: Path | None = None):
+        """`cache_dir`: where compiled templates are kept between builds (`_TemplateCache`)."""
         self.environment = _PageEnvironment(
             loader=FileSystemLoader(str(templates_dir)),
+            bytecode_cache=_TemplateCache(cache_dir) if cache_dir is not None else None,
             autoescape=True,
             undefined=StrictUndefined,
             auto_reload=False,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, save_state,
-                                   search_cache_paths, stored_texts, survey_disk)
+                                   search_cache_paths, stored_texts, survey_disk, template_cache_dir)
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
@@ -373,7 +373,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
         "topic_names": {topic.slug: topic.name for topic in corpus.topics},
         "site_feeds": SITE_FEEDS,
     }
-    renderer = Renderer(site, shared, templates_dir)
+    renderer = Renderer(site, shared, templates_dir, cache_dir=template_cache_dir(writer.root))
     # As a digest: every page's fingerprint starts with it (its repr is hashed 100,000 times).
     inputs.code = hashlib.blake2b(inputs.code + repr((shared, corpus.topics)).encode(), digest_size=20).digest()
     related = inputs.related_papers(corpus, quiet=quiet, jobs=jobs)

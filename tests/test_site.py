@@ -17,6 +17,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
+from jinja2 import Environment
+from jinja2.bccache import bc_magic
 from markupsafe import Markup, escape
 
 import paperroute.site
@@ -26,7 +28,7 @@ from paperroute.config import Config, SiteConfig, with_base_url
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
 from paperroute.model import Paper, Topic
-from paperroute.pages import PagePlan, paginate_topic, paper_links, site_pages
+from paperroute.pages import PagePlan, not_found_page, paginate_topic, paper_links, site_pages
 from paperroute.render import Renderer, escape_output
 from paperroute.site import BUILD_MARK, SITEMAP_LIMIT, build_site, sitemap_files
 
@@ -225,6 +227,43 @@ def test_template_output_is_escaped_as_markupsafe_escapes_it() -> None:
     rendered = Renderer(SiteConfig(), {}).environment.from_string("{{ a }}|{{ b }}|{{ c }}").render(
         a="<a href='x'>&</a>", b=Markup("<em>ok</em>"), c=3)
     assert rendered == "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;|<em>ok</em>|3"
+
+
+def test_compiled_templates_are_kept_and_a_bad_or_stale_one_is_compiled_again(tmp_path: Path, monkeypatch) -> None:
+    """A second renderer loads the templates the first compiled. An entry cut short or
+    overwritten, one for a template edited since, or one compiled by other code is compiled
+    again; a cache that cannot be written is done without."""
+    templates, cache = tmp_path / "templates", tmp_path / "cache"
+    shutil.copytree(ROOT / "templates", templates)
+    shared = {"nav_topics": [], "topic_names": {}, "site_feeds": ()}
+    compiled: list[str] = []
+    compile_template = Environment.compile
+    monkeypatch.setattr(Environment, "compile", lambda self, source, name=None, *rest, **options: (
+        compiled.append(name), compile_template(self, source, name, *rest, **options))[1])
+
+    def render(cache_dir: Path = cache) -> str:
+        compiled.clear()
+        page = not_found_page()
+        renderer = Renderer(SiteConfig(), shared, templates, cache_dir=cache_dir)
+        return renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
+
+    expected = render(tmp_path / "unused")
+    assert render() == expected and "404.html" in compiled
+    entries = sorted(cache.iterdir())
+    assert len(entries) >= 4  # 404.html, base.html and the partials it shows
+    assert render() == expected and compiled == []
+
+    entries[0].write_bytes(bc_magic + b"\x80 not a pickle")
+    for entry in entries[1:]:
+        entry.write_bytes(entry.read_bytes()[:len(entry.read_bytes()) // 2])
+    assert render() == expected and len(compiled) == len(entries)
+    monkeypatch.setattr("paperroute.render._COMPILER_KEY", "another version of the code")
+    assert render() == expected and len(compiled) == len(entries)
+    (templates / "404.html").write_text((templates / "404.html").read_text().replace("<h1>", "<h1>Edited "),
+                                        encoding="utf-8")
+    assert "<h1>Edited " in render() and compiled == ["404.html"]
+    (tmp_path / "a-file").write_text("not a folder")
+    assert render(tmp_path / "a-file" / "cache") == render()
 
 
 @pytest.mark.parametrize("broken, message, line", [
