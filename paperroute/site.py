@@ -22,7 +22,7 @@ from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
 from paperroute.feeds import feed_corpus, write_feeds
-from paperroute.model import Topic
+from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter
 from paperroute.packed import NOTHING_STORED, PackedPapers
 from paperroute.pages import SITE_FEEDS, Page, PagePlan, nav_topics, paper_page, site_pages
@@ -116,7 +116,8 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
         inputs = PageInputs(
             code=code_digest(templates_dir) + repr(site).encode(),
             paper_digests={item.paper.slug: item.digest for item in parsed},
-            vectors={item.paper.slug: item.terms for item in parsed},
+            papers=[item.paper for item in parsed],
+            vectors=[item.terms for item in parsed],
             previous=previous_outputs,
             state=state,
         )
@@ -183,7 +184,10 @@ class PageInputs:
     # the code, templates, settings and taxonomy: what every page depends on
     code: bytes
     paper_digests: dict[str, bytes]
-    vectors: dict[str, TermVector]
+    # every paper and its term vector, in the order the store was read: related papers are
+    # ranked by slug whatever the order, and looking 100,000 vectors up by slug took 0.06 s
+    papers: list[Paper]
+    vectors: list[TermVector]
     previous: dict[str, bytes]
     state: BuildState
     # every output of this build → its fingerprint (b"" for files that are always regenerated)
@@ -200,13 +204,13 @@ class PageInputs:
         function of the code, the paper and its related papers."""
         return papers_fingerprint(self.code, self.paper_digests, b"paper:" + slug.encode(), (slug, *related))
 
-    def related_papers(self, corpus: Corpus, *, quiet: bool = False, jobs: int | None = None) -> Mapping[str, list[str]]:
+    def related_papers(self, *, quiet: bool = False, jobs: int | None = None) -> Mapping[str, list[str]]:
         """Related papers: the last build's when no paper changed (a no-op rebuild), else
         ranked again where their inputs moved (`rank_related`)."""
         key = self.corpus_digest()
         if self.state.related is not None and self.state.related_key == key:
             return self.state.related.lists
-        related = rank_related(corpus.papers, vectors=[self.vectors[p.slug] for p in corpus.papers],
+        related = rank_related(self.papers, vectors=self.vectors,
                                vocabulary=self.state.vocabulary, previous=self.state.related, fresh=self.state.parsed,
                                quiet=quiet, jobs=jobs)
         release_freed_memory()  # the ranking's temporaries, before page workers fork from this process
@@ -376,7 +380,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     renderer = Renderer(site, shared, templates_dir, cache_dir=template_cache_dir(writer.root))
     # As a digest: every page's fingerprint starts with it (its repr is hashed 100,000 times).
     inputs.code = hashlib.blake2b(inputs.code + repr((shared, corpus.topics)).encode(), digest_size=20).digest()
-    related = inputs.related_papers(corpus, quiet=quiet, jobs=jobs)
+    related = inputs.related_papers(quiet=quiet, jobs=jobs)
     # Paper pages come last and are made only when rendered (`paper_page`), as are the days' and
     # topics' (`PagePlan`); the rest are few.
     pages = list(site_pages(corpus, site.topic_page_size))
