@@ -278,6 +278,18 @@ class ContentStore:
             files.extend([prefix + name for name in names])
         return files
 
+    @staticmethod
+    def check_names(files: list[str]) -> None:
+        """Fail on two paper files of one name (in two date folders): a paper's file name is its
+        slug, which is its page's URL. Asked only once two papers are found to share a slug."""
+        first: dict[str, str] = {}
+        for file in files:
+            slug = os.path.splitext(os.path.basename(file))[0]
+            if slug in first:
+                raise InputError(f"another paper file has this name ({first[slug]}); a paper's file name is "
+                                 "its page's address, so each must be unique: rename or remove one", file)
+            first[slug] = file
+
     def load(self) -> list[Paper]:
         """Read every paper; the first bad file stops the load with its name and line.
 

@@ -632,6 +632,17 @@ def test_build_command_prints_one_summary_line(content: Path, tmp_path: Path) ->
     assert 'href="https://example.org/sub/papers/' in (tmp_path / "out" / "sitemap.xml").read_text().replace("<loc>", 'href="')
 
 
+def test_two_paper_files_of_one_name_are_a_one_line_error(tmp_path: Path) -> None:
+    """A file copied into another date folder would give two pages one address."""
+    content = tmp_path / "content"
+    write_store(content, [make_paper("A Paper", "2026-03-10", slug="one-name"), make_paper("Another", "2026-03-11"),
+                          make_paper("A Copy", "2026-03-12", slug="one-name")])
+    result = run_cli("build", "--content", str(content), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "2026-03-12/one-name.md:" in result.stderr
+    assert "2026-03-10/one-name.md" in result.stderr and not (tmp_path / "out" / "papers").exists()
+
+
 def test_jobs_1_builds_the_same_site_and_jobs_0_is_a_usage_error(content: Path, tmp_path: Path) -> None:
     one = run_cli("build", "--content", str(content), "--out", str(tmp_path / "one"), "--jobs", "1", cwd=tmp_path)
     default = run_cli("build", "--content", str(content), "--out", str(tmp_path / "default"), cwd=tmp_path)
