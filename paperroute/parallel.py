@@ -416,6 +416,26 @@ class Background(Generic[A, R]):
         return value  # type: ignore[return-value]
 
 
+class FirstClaim:
+    """A piece of work that either of two processes may do, done by whichever asks first
+    (`take`): made before the fork that parts them, it is shared by both.
+
+    The search index's process writes the feeds once its index is done, unless the build's
+    own process, done with its pages first, has taken them: after a 100k new day the build
+    waited 0.4-0.8 s for the search process, which spent 0.15-0.26 s of it on the feeds.
+    """
+
+    def __init__(self) -> None:
+        self._taken = multiprocessing.get_context("fork").Value("b", 0)
+
+    def take(self) -> bool:
+        """True to the first to ask, False to every other."""
+        with self._taken.get_lock():
+            first = not self._taken.value
+            self._taken.value = 1
+        return first
+
+
 def _produce_and_send(produce: Callable[[], Iterator[object]], parents_end: multiprocessing.connection.Connection,
                       sender: multiprocessing.connection.Connection) -> None:
     """An `Ahead` process's body: send each value `produce` yields as it comes, or the

@@ -16,6 +16,8 @@ from typing import Iterator
 import numpy as np
 import pytest
 
+import paperroute.site
+
 from conftest import make_paper, write_store
 from paperroute.buildstate import (BuildState, StoredPaper, file_stamps, fingerprint, gone_outputs, load_papers,
                                    load_state, paper_cache_dir, search_cache_paths, state_path, survey_disk)
@@ -395,6 +397,34 @@ def test_forked_workers_build_the_same_bytes_as_one_process(tmp_path: Path, monk
         (tmp_path / "forked" / gone).unlink()
     assert build_site(content, tmp_path / "forked", CONFIG, quiet=True).written == 3
     assert tree(tmp_path / "forked") == before
+
+
+@pytest.mark.parametrize("first", ["search process", "build process"])
+def test_the_feeds_are_written_once_by_whichever_process_is_free_first(tmp_path: Path, monkeypatch, first: str) -> None:
+    """The search index's process writes the feeds after the index, unless the build's process
+    was done with its pages before: the same files either way, written by one of them."""
+    content = tmp_path / "content"
+    write_store(content, papers(3))
+    in_place = build_site(content, tmp_path / "in-place", CONFIG, quiet=True)
+    monkeypatch.setattr("paperroute.site.PARALLEL_SEARCH_MIN", 1)
+    monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
+    # The other process is held back two seconds, far longer than this small build takes.
+    slowed = "write_search_output" if first == "build process" else "write_robots"
+    work = getattr(paperroute.site, slowed)
+    monkeypatch.setattr(f"paperroute.site.{slowed}", lambda *args: (time.sleep(2), work(*args))[1])
+    writers = tmp_path / "writers"
+    write_feeds = paperroute.site.write_feeds
+
+    def recording(*args) -> None:
+        with writers.open("a") as record:
+            record.write(f"{os.getpid()}\n")
+        write_feeds(*args)
+
+    monkeypatch.setattr("paperroute.site.write_feeds", recording)
+    report = build_site(content, tmp_path / "site", CONFIG, quiet=True)
+    assert tree(tmp_path / "site") == tree(tmp_path / "in-place") and report.written == in_place.written
+    pids = writers.read_text().split()
+    assert len(pids) == 1 and (pids[0] == str(os.getpid())) == (first == "build process")
 
 
 def test_the_search_process_reads_the_texts_of_papers_not_parsed_again_from_the_paper_cache(tmp_path: Path, monkeypatch) -> None:
