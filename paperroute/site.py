@@ -26,7 +26,8 @@ from paperroute.model import Paper, Topic
 from paperroute.output import SiteWriter
 from paperroute.packed import NOTHING_STORED, PackedPapers
 from paperroute.pages import SITE_FEEDS, Page, PagePlan, nav_topics, paper_page, site_pages
-from paperroute.parallel import Ahead, Background, FirstClaim, cut_ranges, heap_frozen, map_ranges, release_freed_memory
+from paperroute.parallel import (Ahead, Background, FirstClaim, collector_off, cut_ranges, heap_frozen, map_ranges,
+                                 release_freed_memory)
 from paperroute.related import TermVector, paper_terms, rank_related
 from paperroute.render import TEMPLATES_DIR, Renderer
 from paperroute.search import IndexCache, doc_blocks, doc_ids, write_search_index
@@ -75,8 +76,9 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
     of the papers: `jobs=1` is the way to the smallest peak memory, at twice the time.
     """
     # Whatever is frozen during the build (the state it reads, see buildstate._collector_paused)
-    # goes back to the collector when it ends: `serve` builds again and again in one process.
-    with heap_frozen():
+    # goes back to the collector when it ends, which is off meanwhile (`collector_off`):
+    # `serve` builds again and again in one process.
+    with collector_off(), heap_frozen():
         return _build_site(Path(content_dir), Path(out_dir), config, quiet=quiet, templates_dir=templates_dir, jobs=jobs)
 
 

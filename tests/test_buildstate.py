@@ -500,6 +500,35 @@ def test_a_value_the_state_cannot_hold_is_parsed_again_not_a_crash(tmp_path: Pat
     assert first.papers == 4
 
 
+@pytest.mark.parametrize("before", [True, False], ids=["collector on", "collector off"])
+def test_a_build_runs_without_the_collector_and_leaves_it_as_it_found_it(tmp_path: Path, monkeypatch,
+                                                                          before: bool) -> None:
+    """Off in the build's process and in those it forks (the search index's here), then back
+    as it was: `serve` builds again and again in one process."""
+    content = tmp_path / "content"
+    write_store(content, papers(2))
+    monkeypatch.setattr("paperroute.site.PARALLEL_SEARCH_MIN", 1)
+    monkeypatch.setattr("paperroute.parallel.worker_count", lambda jobs=None: 2)
+    seen = tmp_path / "seen"
+    for stage in ("write_robots", "write_search_output"):
+        work = getattr(paperroute.site, stage)
+
+        def recording(*args, work=work, stage=stage):
+            with seen.open("a") as record:
+                record.write(f"{stage} {os.getpid() == main} {gc.isenabled()}\n")
+            return work(*args)
+
+        monkeypatch.setattr(f"paperroute.site.{stage}", recording)
+    main = os.getpid()
+    (gc.enable if before else gc.disable)()
+    try:
+        build_site(content, tmp_path / "site", CONFIG, quiet=True)
+        assert gc.isenabled() is before
+    finally:
+        gc.enable()
+    assert sorted(seen.read_text().splitlines()) == ["write_robots True False", "write_search_output False False"]
+
+
 def test_a_pool_inside_a_build_leaves_the_builds_freeze_in_place() -> None:
     """gc.freeze is one switch: a pool that unfroze on its way out would hand the build's state
     back to the collector in the middle of the build."""
