@@ -240,9 +240,8 @@ class RelatedPapers:
             return []
         named = np.zeros(len(self.slugs), dtype=bool)
         named[indices] = True
-        naming = np.zeros(len(self.slugs), dtype=bool)
-        naming[np.repeat(np.arange(len(self.slugs)), self.list_counts)[named[self.partners]]] = True
-        return list(map(self.slugs.__getitem__, np.flatnonzero(naming).tolist()))
+        naming = _distinct(np.repeat(np.arange(len(self.slugs)), self.list_counts)[named[self.partners]])
+        return list(map(self.slugs.__getitem__, naming.tolist()))
 
     def as_record(self) -> tuple:
         arrays = (self.row_counts, self.row_terms, self.row_weights, self.row_posted,
@@ -627,9 +626,7 @@ def _papers_to_rank(ranking: RelatedPapers, previous: RelatedPapers, old_index: 
         pair = np.repeat(np.arange(pairs.size), ranking.row_counts[source])
         # The entries looked up are the targets' own, posted: a few hundred papers' rows, where
         # sorting every posted row (half a million at 100,000 papers) took 0.05 s.
-        targets = np.zeros(n, dtype=bool)
-        targets[target] = True
-        targets = np.flatnonzero(targets)
+        targets = _distinct(target)
         own = _expand(row_start[targets], ranking.row_counts[targets])
         own = own[ranking.row_posted[own]]
         entries = ranking.row_terms[own].astype(np.int64) * (n + 1) + new_docs[own] + 1

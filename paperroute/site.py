@@ -101,7 +101,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
         parsed = load_papers(paper_files, disk.next(), state, paper_terms, quiet=quiet, jobs=jobs)
         corpus = build_corpus([item.paper for item in parsed], load_topics(content_dir))
         if len(corpus.by_slug) < len(corpus.papers):
-            ContentStore.check_names(paper_files)
+            ContentStore.check_names(paper_files, [item.paper.slug for item in parsed])
         release_freed_memory()  # what parsing left (the workers' pickled batches), before the next fork
         site = config.site
         writer = SiteWriter(out_dir, empty=fresh)

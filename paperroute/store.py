@@ -279,12 +279,12 @@ class ContentStore:
         return files
 
     @staticmethod
-    def check_names(files: list[str]) -> None:
+    def check_names(files: list[str], slugs: list[str]) -> None:
         """Fail on two paper files of one name (in two date folders): a paper's file name is its
-        slug, which is its page's URL. Asked only once two papers are found to share a slug."""
+        slug (`slugs`, as parsed from `files`), which is its page's URL. Asked only once two
+        papers are found to share a slug."""
         first: dict[str, str] = {}
-        for file in files:
-            slug = os.path.splitext(os.path.basename(file))[0]
+        for file, slug in zip(files, slugs, strict=True):
             if slug in first:
                 raise InputError(f"another paper file has this name ({first[slug]}); a paper's file name is "
                                  "its page's address, so each must be unique: rename or remove one", file)
