@@ -568,9 +568,9 @@ def fingerprint(parts: Iterable[Any], paper_digests: Mapping[str, bytes]) -> byt
 def _parse_file(path: Path, terms_of: Callable[[Paper], TermCounts]) -> tuple[bytes, Paper, TermCounts]:
     """A file's digest, paper and term counts: what a worker hands back (the vocabulary that
     turns the counts into a vector is the parent's)."""
-    from paperroute.store import parse_paper_file_bytes
+    from paperroute.store import paper_file_bytes, parse_paper_file_bytes
 
-    data = path.read_bytes()
+    data = paper_file_bytes(path)
     paper = parse_paper_file_bytes(data, path)
     return hashlib.blake2b(data + path.stem.encode(), digest_size=16).digest(), paper, terms_of(paper)
 

