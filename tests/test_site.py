@@ -704,6 +704,20 @@ def test_a_command_imports_only_its_own_module() -> None:
     assert "--jobs" in result.stdout and result.stdout.rstrip().endswith("[]")
 
 
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("3", "3")])
+def test_the_command_line_keeps_openblas_to_one_thread_unless_told(given: str | None, expected: str) -> None:
+    """OpenBLAS's threads, started as numpy is imported, spun for 0.1-0.15 s of CPU in every
+    command: the setting must be made before numpy is imported, and a user's own kept."""
+    probe = ("import os, sys; import paperroute.cli\n"
+             "print('numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])")
+    env = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", expected]
+
+
 def test_build_command_reports_bad_input_in_one_line(content: Path, tmp_path: Path) -> None:
     bad = content / "papers" / "2026-03-12" / "broken.md"
     bad.write_text("---\ntitle: [unclosed\n---\n")
