@@ -116,6 +116,12 @@ def template_cache_dir(out_dir: Path) -> Path:
     return state_path(out_dir).with_suffix(".templatecache")
 
 
+def staging_dir(out_dir: Path) -> Path:
+    """Where a build into a folder that does not exist yet writes, beside the state, until it
+    renames the folder into place (`site.staging_folder`)."""
+    return state_path(out_dir).with_suffix(".staging")
+
+
 def search_cache_paths(out_dir: Path) -> tuple[Path, Path]:
     """The search index's caches (`search.IndexCache`), beside the state: the per-paper word
     counts, and the last index's postings."""

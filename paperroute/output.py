@@ -47,6 +47,17 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *,
         raise
 
 
+def write_new(path: str, data: bytes) -> None:
+    """Write a file that does not exist yet in place, for a folder no one reads until it is
+    whole (`SiteWriter`'s staging folder): without `write_atomic`'s temporary file and rename,
+    a page cost 57 µs against 70 on this machine's ext4 (/tmp/pr/fsbench.py)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
 def _create(tmp: str) -> int:
     try:
         return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -96,16 +107,23 @@ class SiteWriter:
     (a topic that lost its last page, a renamed paper), so site/ always equals the content.
     """
 
-    def __init__(self, root: Path, *, empty: bool = False, listed: Container[str] = (), gone: Container[str] = ()):
+    def __init__(self, root: Path, *, empty: bool = False, listed: Container[str] = (), gone: Container[str] = (),
+                 folder: Path | None = None):
         """`empty`: the folder held nothing when the build began, so there is no old file to
         compare with, and each file's folder is made before it is opened, not after the open
         fails (three system calls and two exceptions fewer for each of a cold build's pages).
+
+        `folder`: where the site will be, when `root` is not it but a new staging folder that
+        is renamed into its place once the build is done (`staged`): no one reads a file
+        there before then, so each is written in place (`write_new`).
 
         `listed` and `gone`: files known to have been there when the build began and which of
         them have gone since, from a survey of the folder made beside the build
         (`buildstate.survey_disk`): `has` answers for those without a `stat` of its own.
         """
         self.root = Path(root)
+        self.folder = self.root if folder is None else Path(folder)
+        self.staged = self.folder != self.root
         self.empty = empty
         self.listed, self.gone = listed, gone
         self._prefix = os.path.join(self.root, "")  # `has` joins by concatenation: 120,000 calls
@@ -123,7 +141,7 @@ class SiteWriter:
     def sibling(self) -> "SiteWriter":
         """A writer of the same folder that knows what this one knew when the build began,
         with files and counts of its own: for one range of a build's pages, in any process."""
-        return SiteWriter(self.root, empty=self.empty, listed=self.listed, gone=self.gone)
+        return SiteWriter(self.root, empty=self.empty, listed=self.listed, gone=self.gone, folder=self.folder)
 
     def claim(self, rel_path: str) -> None:
         """Mark a file as this build's output; two outputs claiming one path is a bug."""
@@ -144,7 +162,7 @@ class SiteWriter:
         path = self._prefix + rel_path
         if self.empty:
             _make_folder(os.path.dirname(path))
-            write_atomic(path, data.encode("utf-8") if isinstance(data, str) else data)
+            (write_new if self.staged else write_atomic)(path, data.encode("utf-8") if isinstance(data, str) else data)
             written = True
         else:
             written = write_if_changed(path, data)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, save_state,
-                                   search_cache_paths, stored_texts, survey_disk, template_cache_dir)
+                                   search_cache_paths, staging_dir, stored_texts, survey_disk, template_cache_dir)
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
@@ -84,8 +85,39 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
 
 def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool, templates_dir: Path,
                 jobs: int | None) -> BuildReport:
-    check_out_dir(Path(out_dir), Path(content_dir), Path(templates_dir))
-    fresh = not Path(out_dir).is_dir() or not any(Path(out_dir).iterdir())
+    check_out_dir(out_dir, content_dir, templates_dir)
+    staging = staging_folder(out_dir)
+    try:
+        return _build_into(staging or out_dir, content_dir, out_dir, config, quiet=quiet, templates_dir=templates_dir,
+                           jobs=jobs)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def staging_folder(out_dir: Path) -> Path | None:
+    """Where a build into a folder that does not exist yet writes (`buildstate.staging_dir`),
+    to rename it into place when it is done: until then there is no site at all, never half
+    of one, and no one reads its files, so they are written in place, not each through a
+    temporary file and a rename (`SiteWriter.staged`: 0.2 s of CPU at 10,000 papers, 1.8 s at
+    100,000). None when the folder exists. A staging folder left by a build that was killed
+    is deleted first; a folder of that name holding anything else is not this tool's to delete.
+    """
+    if os.path.lexists(out_dir):
+        return None
+    staging = staging_dir(out_dir)
+    if os.path.lexists(staging):
+        if not (staging / BUILD_MARK).is_file() and (not staging.is_dir() or any(staging.iterdir())):
+            raise InputError(f"in the way of the build into {out_dir}: move it away", staging)
+        shutil.rmtree(staging)
+    return staging
+
+
+def _build_into(root: Path, content_dir: Path, out_dir: Path, config: Config, *, quiet: bool, templates_dir: Path,
+                jobs: int | None) -> BuildReport:
+    """The build, writing into `root`: `out_dir`, or the staging folder it is renamed from."""
+    fresh = not root.is_dir() or not any(root.iterdir())
     paper_files = ContentStore(content_dir).paper_files()
     big = len(paper_files) >= PARALLEL_SEARCH_MIN
     # Two processes are forked now, while this one is small. One asks the disk what changed
@@ -104,7 +136,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
             ContentStore.check_names(paper_files, [item.paper.slug for item in parsed])
         release_freed_memory()  # what parsing left (the workers' pickled batches), before the next fork
         site = config.site
-        writer = SiteWriter(out_dir, empty=fresh)
+        writer = SiteWriter(root, empty=fresh, folder=out_dir)
 
         @functools.cache
         def surveyed() -> SiteWriter:
@@ -141,7 +173,7 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
         writer.write(BUILD_MARK, BUILD_MARK_TEXT)
         feeds = feed_corpus(corpus, site.feed_size)
         beside.start(SideInputs(
-            root=Path(out_dir), empty=writer.empty, code=inputs.code, topics=corpus.topics,
+            root=root, folder=out_dir, empty=writer.empty, code=inputs.code, topics=corpus.topics,
             corpus_digest=inputs.corpus_digest(),
             previous={path: mark for path, mark in previous_outputs.items() if path.startswith(search_path())},
             papers=PackedPapers(doc_ids(corpus), inputs.paper_digests, pack=beside.forked,
@@ -167,6 +199,11 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     # file fingerprinted was claimed; made with `fromkeys`, not a lookup each (0.06 → 0.035 s).
     outputs = dict.fromkeys(writer.paths, b"")
     outputs.update(inputs.current)
+    if writer.staged:  # before the state, which vouches for the files in `out_dir`
+        try:
+            os.rename(root, out_dir)
+        except OSError as err:  # made meanwhile, and not empty: the staging folder is deleted
+            raise InputError(f"cannot move the new site into place: {err.strerror}", out_dir) from None
     if state.changed or outputs != previous_outputs or state.site_key != site_key or state.page_code != inputs.code:
         state.outputs, state.site_key, state.pages, state.page_code = outputs, site_key, pages, inputs.code
         save_state(out_dir, state)
@@ -294,7 +331,8 @@ class SideInputs:
     (`packed.PackedPapers`) when it is made in a process of its own, the feeds from the few
     papers they show (`feeds.feed_corpus`), and the little else they need of this build."""
 
-    root: Path                  # the site's folder
+    root: Path                  # where the site's files are written (`SiteWriter.root`)
+    folder: Path                # the site's folder, which names its caches (`SiteWriter.folder`)
     empty: bool                 # and whether it held nothing when the build began
     code: bytes
     topics: list[Topic]
@@ -336,7 +374,7 @@ def write_side_outputs(side: SideInputs, present: set[str], *, feeds_turn: First
     search = write_search_output(side, present)
     if not feeds_turn.take():
         return search
-    own = SiteWriter(side.root, empty=side.empty)
+    own = SiteWriter(side.root, empty=side.empty, folder=side.folder)
     write_feeds(side.feeds, side.site, own)
     return SideOutput([*search.paths, *sorted(own.paths)], search.written + own.written, search.fingerprints)
 
@@ -359,7 +397,7 @@ def write_search_output(search: SideInputs, present: set[str]) -> SideOutput:
     key = fingerprint((search.code, prefix, topics, search.corpus_digest), {})
     blocks = {path: papers_fingerprint(search.code, digests, path.encode() + topics, (paper.slug for paper in block))
               for path, block in doc_blocks(papers)}
-    own = SiteWriter(search.root, empty=search.empty, listed=present)
+    own = SiteWriter(search.root, empty=search.empty, listed=present, folder=search.folder)
 
     def expected(path: str) -> bytes:
         return blocks.get(path[len(prefix):], key)
@@ -370,7 +408,7 @@ def write_search_output(search: SideInputs, present: set[str]) -> SideOutput:
     page = output_file(prefix)  # the search page lives in search/ too, with a fingerprint of its own
     previous = [path for path in search.previous if path != page]
     if not (previous and all(map(current, previous))):
-        cache = IndexCache(search_cache_paths(search.root), search.code, digests)
+        cache = IndexCache(search_cache_paths(search.folder), search.code, digests)
         write_search_index(papers, search.topics, own, cache, current={path for path in blocks if current(prefix + path)},
                            texts_done=texts_done)
         previous = sorted(own.paths)
@@ -392,7 +430,7 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
         "topic_names": {topic.slug: topic.name for topic in corpus.topics},
         "site_feeds": SITE_FEEDS,
     }
-    renderer = Renderer(site, shared, templates_dir, cache_dir=template_cache_dir(writer.root))
+    renderer = Renderer(site, shared, templates_dir, cache_dir=template_cache_dir(writer.folder))
     # As a digest: every page's fingerprint starts with it (its repr is hashed 100,000 times).
     inputs.code = hashlib.blake2b(inputs.code + repr((shared, corpus.topics)).encode(), digest_size=20).digest()
     related = inputs.related_papers(quiet=quiet, jobs=jobs)

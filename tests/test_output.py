@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from paperroute.output import SiteWriter, write_atomic, write_if_changed
+from paperroute.output import SiteWriter, write_atomic, write_if_changed, write_new
 
 
 def leftovers(folder):
@@ -92,3 +92,15 @@ def test_claiming_many_files_refuses_one_claimed_twice(tmp_path):
     with pytest.raises(ValueError, match="two outputs claim d/index.html"):
         writer.claim_all(["d/index.html", "d/index.html"])
     assert writer.paths == {"feed.xml", "a/index.html", "b/index.html"}
+
+
+def test_a_staged_writer_writes_in_its_root_in_place_and_never_over_a_file(tmp_path):
+    writer = SiteWriter(tmp_path / "staging", empty=True, folder=tmp_path / "site")
+    assert writer.staged and not SiteWriter(tmp_path / "site", empty=True).staged
+    writer.write("papers/a/index.html", "a")
+    assert (tmp_path / "staging" / "papers" / "a" / "index.html").read_text() == "a"
+    assert not (tmp_path / "site").exists() and leftovers(tmp_path / "staging" / "papers" / "a") == []
+    assert writer.sibling().staged
+    with pytest.raises(FileExistsError):
+        write_new(str(tmp_path / "staging" / "papers" / "a" / "index.html"), b"b")
+    assert (tmp_path / "staging" / "papers" / "a" / "index.html").read_text() == "a"

@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 
 import paperroute.site
 from conftest import ROOT, make_paper, write_store
-from paperroute.buildstate import fingerprint
+from paperroute.buildstate import fingerprint, staging_dir
 from paperroute.config import Config, SiteConfig, with_base_url
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
@@ -309,7 +309,9 @@ def test_paper_links_keep_only_web_addresses() -> None:
 
 
 def test_two_builds_are_byte_identical(content: Path, tmp_path: Path) -> None:
+    """One into a new folder (staged, then renamed), one into an empty folder that is there."""
     first, second = tmp_path / "one", tmp_path / "two"
+    second.mkdir()
     build_site(content, first, config(), quiet=True)
     build_site(content, second, config(), quiet=True)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
@@ -350,6 +352,31 @@ def test_refuses_an_output_folder_it_did_not_make(content: Path, tmp_path: Path)
     build_site(content, site, config(), quiet=True)
     assert (site / BUILD_MARK).is_file()
     build_site(content, site, config(), quiet=True)  # its own earlier build is fine
+
+
+def test_a_build_into_a_new_folder_makes_it_whole_or_not_at_all(content: Path, tmp_path: Path) -> None:
+    site = tmp_path / "new" / "site"
+    staging = staging_dir(site)
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    (templates / "paper.html").write_text("{% extends 'base.html' %}{% block content %}{{ nope }}{% endblock %}")
+    with pytest.raises(InputError):  # a page fails after others were written
+        build_site(content, site, config(), quiet=True, templates_dir=templates)
+    assert not site.exists() and not staging.exists()
+
+    staging.mkdir(parents=True)  # left by a build that was killed
+    (staging / BUILD_MARK).write_text("")
+    (staging / "half.html").write_text("<p>half")
+    build_site(content, site, config(), quiet=True)
+    assert (site / "index.html").is_file() and not (site / "half.html").exists() and not staging.exists()
+
+    other = tmp_path / "other"
+    staging_dir(other).mkdir()
+    (staging_dir(other) / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="in the way") as raised:
+        build_site(content, other, config(), quiet=True)
+    assert raised.value.path == str(staging_dir(other))
+    assert (staging_dir(other) / "notes.txt").read_text() == "mine" and not other.exists()
 
 
 # ---------------------------------------------------------------- day and home pages
