@@ -128,6 +128,9 @@ class SiteWriter:
         self.listed, self.gone = listed, gone
         self._prefix = os.path.join(self.root, "")  # `has` joins by concatenation: 120,000 calls
         self.paths: set[str] = set()
+        # Folders this process knows are there: in an empty folder, each is made once (an
+        # `os.mkdir` of a folder that exists still locks its parent, and raises).
+        self.made: set[str] = set()
         self.written = 0
         self.unchanged = 0
 
@@ -141,7 +144,18 @@ class SiteWriter:
     def sibling(self) -> "SiteWriter":
         """A writer of the same folder that knows what this one knew when the build began,
         with files and counts of its own: for one range of a build's pages, in any process."""
-        return SiteWriter(self.root, empty=self.empty, listed=self.listed, gone=self.gone, folder=self.folder)
+        sibling = SiteWriter(self.root, empty=self.empty, listed=self.listed, gone=self.gone, folder=self.folder)
+        sibling.made = self.made
+        return sibling
+
+    def make_folders(self, rel_folders: Iterable[str]) -> None:
+        """Make these folders (in an empty folder) now, in this process, before its workers
+        write into them: two processes making folders in one (papers/) at once took 95-112 µs
+        a folder in a cold 10k build, one process alone 22-25 µs."""
+        for rel_folder in rel_folders:
+            folder = self._prefix + rel_folder
+            _make_folder(folder)
+            self.made.add(folder)
 
     def claim(self, rel_path: str) -> None:
         """Mark a file as this build's output; two outputs claiming one path is a bug."""
@@ -161,7 +175,10 @@ class SiteWriter:
         self.claim(rel_path)
         path = self._prefix + rel_path
         if self.empty:
-            _make_folder(os.path.dirname(path))
+            folder = os.path.dirname(path)
+            if folder not in self.made:
+                _make_folder(folder)
+                self.made.add(folder)
             (write_new if self.staged else write_atomic)(path, data.encode("utf-8") if isinstance(data, str) else data)
             written = True
         else:

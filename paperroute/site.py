@@ -472,6 +472,8 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
                 done.append((index, digest, own.write(target, html)))
         return done
 
+    if writer.empty:  # every paper page is new: their folders are made here, not by two processes at once
+        writer.make_folders(map(os.path.dirname, targets[len(pages):]))
     ranges = cut_ranges(0, len(pages), LIST_PAGE_CHUNK) + cut_ranges(len(pages), len(paths), RENDER_CHUNK)
     results = map_ranges(render_range, ranges, min_parallel=PARALLEL_RENDER_MIN,
                          label="pages", quiet=quiet, jobs=jobs)
