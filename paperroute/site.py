@@ -469,10 +469,12 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
             if inputs.previous.get(target) != digest or not own.has(target):
                 page = make_page()
                 html = renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
-                done.append((index, digest, own.write(target, html)))
+                done.append((index, digest, own.write(target, html, folder_made=made and index >= len(pages))))
         return done
 
-    if writer.empty:  # every paper page is new: their folders are made here, not by two processes at once
+    # Every paper page is new: their folders are made here, not by two processes at once.
+    made = writer.empty
+    if made:
         writer.make_folders(map(os.path.dirname, targets[len(pages):]))
     ranges = cut_ranges(0, len(pages), LIST_PAGE_CHUNK) + cut_ranges(len(pages), len(paths), RENDER_CHUNK)
     results = map_ranges(render_range, ranges, min_parallel=PARALLEL_RENDER_MIN,

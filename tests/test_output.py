@@ -106,16 +106,20 @@ def test_a_staged_writer_writes_in_its_root_in_place_and_never_over_a_file(tmp_p
     assert (tmp_path / "staging" / "papers" / "a" / "index.html").read_text() == "a"
 
 
-def test_a_writer_into_an_empty_folder_makes_each_folder_once_and_shares_what_it_made(tmp_path):
+def test_a_writer_into_an_empty_folder_makes_each_folder_once_or_is_told_it_is_there(tmp_path):
     writer = SiteWriter(tmp_path / "site", empty=True, folder=tmp_path / "final")  # staged: files written in place
     writer.make_folders(["papers/a", "papers/b"])  # papers/ itself made on the way
     assert sorted(os.listdir(tmp_path / "site" / "papers")) == ["a", "b"]
     sibling = writer.sibling()
-    sibling.write("papers/a/index.html", "a")
+    sibling.write("papers/a/index.html", "a", folder_made=True)
     sibling.write("search/one.json", "1")
-    os.rmdir(tmp_path / "site" / "papers" / "b")  # gone: a writer that made it does not look again
-    with pytest.raises(FileNotFoundError):
-        sibling.write("papers/b/index.html", "b")
-    assert SiteWriter(tmp_path / "site", empty=True, folder=tmp_path / "final").write("papers/b/index.html", "b")  # a new one does
-    assert (tmp_path / "site" / "papers" / "a" / "index.html").read_text() == "a"
-    assert str(tmp_path / "site" / "search") in writer.made
+    assert writer.made == {str(tmp_path / "site" / "search")}  # the made-ahead folders are not remembered
+    os.rmdir(tmp_path / "site" / "papers" / "b")
+    with pytest.raises(FileNotFoundError):  # told its folder is there, the writer does not look
+        sibling.write("papers/b/index.html", "b", folder_made=True)
+    os.remove(tmp_path / "site" / "search" / "one.json")
+    os.rmdir(tmp_path / "site" / "search")
+    with pytest.raises(FileNotFoundError):  # nor for a folder it made itself
+        sibling.write("search/two.json", "2")
+    assert SiteWriter(tmp_path / "site", empty=True, folder=tmp_path / "final").write("papers/b/index.html", "b")  # one not told makes it
+    assert [(tmp_path / "site" / "papers" / name / "index.html").read_text() for name in "ab"] == ["a", "b"]
