@@ -524,7 +524,8 @@ def _sums_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
     """The distinct keys, sorted, and the sum of each one's values in the order given: a pair's
     score is then the same float whichever block ranks its paper. The sort is stable, which
     keeps that order; the keys come in runs (a block's papers, one after the other), which
-    it merges in half the time of `np.unique`'s quicksort (0.21 → 0.11 s at 10,000 papers)."""
+    it merges in about half the time of `np.unique`'s quicksort (555,000 keys of a block of
+    2,048 papers: 37 → 20.5 ms)."""
     if keys.size == 0:
         return keys, values
     order = np.argsort(keys, kind="stable")
