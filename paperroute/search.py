@@ -164,8 +164,13 @@ def _varint(number: int) -> str:
     return "".join(digits)
 
 
-# Every number below 32**3 as its varint, so encoding is one list lookup per number.
-_VARINT = [_varint(n) for n in range(32 ** 3)]
+# Every number below 32**3 as its varint, so encoding is one list lookup per number: digits
+# lowest first, each but the last from the upper half of the alphabet. Made from the digits
+# (3 ms) rather than by `_varint` for each number (14 ms of every command that imports this).
+_LAST, _MORE = ALPHABET[:32], ALPHABET[32:]
+_VARINT = [*_LAST,
+           *(low + high for high in _LAST[1:] for low in _MORE),
+           *(low + middle + high for high in _LAST[1:] for middle in _MORE for low in _MORE)]
 
 
 def varint(number: int) -> str:

@@ -92,6 +92,12 @@ def test_stem_folds_plurals_only(word: str, stemmed: str) -> None:
 # ---------------------------------------------------------------- encoding
 
 
+def test_the_varint_table_is_each_numbers_varint() -> None:
+    """The table of every number below 32**3 is made from the digits, not by `_varint`."""
+    assert search._VARINT == [search._varint(number) for number in range(32 ** 3)]
+    assert search.decode_varints("".join(search._VARINT)) == list(range(32 ** 3))
+
+
 @given(st.lists(st.integers(min_value=0, max_value=2 ** 40)))
 def test_varints_round_trip(numbers: list[int]) -> None:
     encoded = "".join(search.varint(number) for number in numbers)
