@@ -14,11 +14,13 @@ from __future__ import annotations
 import functools
 import html
 import re
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import markdown
 import nh3
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    import markdown
 
 _ALLOWED_TAGS = {
     "p", "br", "em", "strong", "code", "pre", "a", "ul", "ol", "li", "blockquote", "sub", "sup", "hr",
@@ -49,14 +51,16 @@ def _bare_urls(text: str) -> Iterator[re.Match[str]]:
             yield match
 
 
+@functools.cache
 def _markdown() -> markdown.Markdown:
+    """The converter, made when an abstract first needs it: importing Markdown and making it
+    took 17 ms of every command that imports this module, and most abstracts never need it."""
+    import markdown
+
     md = markdown.Markdown(extensions=[], output_format="html")
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
     return md
-
-
-_MARKDOWN = _markdown()
 
 
 # Text with none of Markdown's syntax renders to escaped paragraphs; recognising it skips the
@@ -106,8 +110,9 @@ def _plain_paragraphs(text: str) -> str:
 
 @functools.lru_cache(maxsize=_MARKDOWN_CACHE_SIZE)
 def _markdown_html(text: str) -> str:
-    _MARKDOWN.reset()
-    return _MARKDOWN.convert(text)
+    converter = _markdown()
+    converter.reset()
+    return converter.convert(text)
 
 
 def _markdown_with_links(text: str) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from bs4 import BeautifulSoup
 from hypothesis import given, settings
@@ -69,3 +72,16 @@ def test_plain_summary_cuts_at_a_word() -> None:
     assert plain_summary("short  text\nhere") == "short text here"
     summary = plain_summary("word " * 100, limit=22)
     assert summary == "word word word word…"
+
+
+def test_markdown_is_imported_only_when_an_abstract_needs_it() -> None:
+    """Importing Markdown and making its converter took 17 ms of every command."""
+    probe = ("import sys; from paperroute.markup import abstract_html\n"
+             "plain = abstract_html('Plain text, see https://example.org.')\n"
+             "before = 'markdown' in sys.modules\n"
+             "print(before, 'markdown' in sys.modules, abstract_html('*bold* move') == '<p><em>bold</em> move</p>', "
+             "'markdown' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).resolve().parent.parent,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "True", "True"]
