@@ -101,8 +101,9 @@ def staging_folder(out_dir: Path) -> Path | None:
     to rename it into place when it is done: until then there is no site at all, never half
     of one, and no one reads its files, so they are written in place, not each through a
     temporary file and a rename (`SiteWriter.staged`: 13-17 µs a file on this disk; a cold
-    10k build's CPU 8.21 → 8.03 s, 4 interleaved pairs). None when the folder exists. A staging folder left by a build that was killed
-    is deleted first; a folder of that name holding anything else is not this tool's to delete.
+    10k build's CPU 8.21 → 8.03 s, 4 interleaved pairs). None when the folder exists. A
+    staging folder left by a build that was killed is deleted first; a folder of that name
+    holding anything else is not this tool's to delete.
     """
     if os.path.lexists(out_dir):
         return None
