@@ -203,6 +203,32 @@ def test_papers_read_back_from_the_cache_read_their_texts_when_asked_from_the_fi
             assert type(copy) is Paper and copy == parsed[key]
 
 
+def test_a_stored_papers_texts_are_read_alone_not_with_its_folders(tmp_path: Path, monkeypatch) -> None:
+    """After a new day a build renders a few old papers in each of hundreds of folders: each
+    paper's texts are read by themselves from its folder's file, not the whole folder's."""
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, [make_paper(f"Paper {number} on kernels", "2026-03-01", position=number + 1,
+                                     abstract=f"Abstract {number}: " + "sparse kernels " * 100) for number in range(8)])
+    build_site(content, site, CONFIG, quiet=True)
+    state = load_state(site)
+    [cache_file] = paper_cache_dir(site).iterdir()
+    read: list[int] = []
+    pread = os.pread
+
+    def recorded(fd: int, length: int, offset: int) -> bytes:
+        data = pread(fd, length, offset)
+        if os.readlink(f"/proc/self/fd/{fd}") == str(cache_file.resolve()):
+            read.append(len(data))
+        return data
+
+    monkeypatch.setattr(os, "pread", recorded)
+    parsed = {item.paper.slug: item.paper for item in load_papers_of(content, BuildState())}
+    for item in state.files.values():
+        before = sum(read)
+        assert item.paper.abstract == parsed[item.paper.slug].abstract
+        assert 0 < sum(read) - before < cache_file.stat().st_size / 6
+
+
 def test_a_folder_written_again_around_an_edit_keeps_its_other_papers_texts(tmp_path: Path) -> None:
     """The folder's file is written again from its papers, most of them read back from the
     file it replaces: every text must reach the new file, and every page made from it."""
@@ -295,10 +321,13 @@ def test_the_survey_first_asks_the_disk_for_the_files_the_build_reads_in_the_ord
     write_store(content, papers(3))
     build_site(content, site, CONFIG, quiet=True)
     asked: list[str] = []
+    lengths: dict[str, int] = {}
     advise = os.posix_fadvise
 
     def recorded(fd: int, offset: int, length: int, advice: int) -> None:
         asked.append(os.readlink(f"/proc/self/fd/{fd}"))
+        lengths[asked[-1]] = length
+        assert offset == 0
         advise(fd, offset, length, advice)
 
     monkeypatch.setattr(os, "posix_fadvise", recorded)
@@ -309,6 +338,15 @@ def test_the_survey_first_asks_the_disk_for_the_files_the_build_reads_in_the_ord
                    dict.fromkeys(item.paper._file for item in state.files.values())]
     assert len(cache_files) == 3 and sorted(asked) == sorted(set(asked))
     assert asked == [str(state_path(site)), *cache_files, str(search_cache_paths(site)[1])]
+    # The state and the postings whole (0: to the end); of a paper-cache file, the index the
+    # state is read with, not the texts after it.
+    assert lengths[str(state_path(site))] == lengths[str(search_cache_paths(site)[1])] == 0
+    for item in state.files.values():
+        path = os.path.realpath(item.paper._file.path)
+        with open(path, "rb") as handle:
+            head = handle.read(lengths[path])
+        assert len(head) < os.path.getsize(path)
+        assert item.paper.title.encode() in head and item.paper.abstract.encode() not in head
 
 
 def test_the_disk_is_asked_about_many_paths_at_once_once_its_answers_are_slow(tmp_path: Path, monkeypatch) -> None:
