@@ -46,6 +46,7 @@ import datetime as dt
 import hashlib
 import json
 import marshal
+import mmap
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -511,9 +512,10 @@ def _write_cache(path: Path, fields: tuple, arrays: Sequence[np.ndarray]) -> Non
 
 
 def _read_cache(path: Path) -> tuple[list, list[np.ndarray]]:
-    """A cache file's fields and arrays; the arrays are read in place from the file's bytes,
+    """A cache file's fields and arrays; the arrays are read in place from the file, mapped,
     not copied (160 MB at 100k). Raises one of _CACHE_ERRORS for a missing or damaged file."""
-    data = path.read_bytes()
+    with open(path, "rb") as handle:
+        data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # closed with the last array
     header_size = int.from_bytes(data[:8], "little")
     *fields, layout = marshal.loads(data[8:8 + header_size])
     arrays, offset = [], 8 + header_size

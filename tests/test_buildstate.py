@@ -252,11 +252,12 @@ def test_a_corrupt_state_is_ignored_and_rebuilt(tmp_path: Path) -> None:
     write_store(content, papers(2))
     site = tmp_path / "site"
     build_site(content, site, CONFIG, quiet=True)
-    state_path(site).write_bytes(b"not a pickle")
-    assert load_state(site) == BuildState()
-    report = build_site(content, site, CONFIG, quiet=True)
-    assert report.written == 0 and report.unchanged > 0
-    assert load_state(site).files
+    for damaged in (b"not a pickle", b""):  # an empty file cannot even be mapped
+        state_path(site).write_bytes(damaged)
+        assert load_state(site) == BuildState()
+        report = build_site(content, site, CONFIG, quiet=True)
+        assert report.written == 0 and report.unchanged > 0
+        assert load_state(site).files
 
 
 def test_strings_every_paper_repeats_are_held_once_also_from_the_state(tmp_path: Path) -> None:

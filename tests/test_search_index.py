@@ -281,11 +281,13 @@ def test_the_index_cache_gives_the_bytes_of_a_build_without_it(tmp_path: Path) -
     assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(changed)
     # Again: now the postings come whole from the cache, and nothing is tokenised.
     assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, cache)) == index_files(changed)
-    # Another code's cache, or a damaged one, is not used, and the build is still right.
-    for other in (search.IndexCache(cache_paths(tmp_path), b"other code", digests), cache):
+    # Another code's cache, or a damaged or empty one, is not used, and the build is still right.
+    for other, damaged in ((search.IndexCache(cache_paths(tmp_path), b"other code", digests), b"not marshal"),
+                           (cache, b""), (cache, None)):
         assert dict(search.search_files(search.doc_ids(corpus), corpus.topics, other)) == index_files(changed)
         for path in cache_paths(tmp_path):
-            path.write_bytes(b"not marshal")
+            if damaged is not None:
+                path.write_bytes(damaged)
 
 
 def postings_of_terms(postings: search.Postings) -> dict[str, list[int]]:
