@@ -37,6 +37,8 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+import numpy as np
+
 from paperroute.errors import InputError
 from paperroute.model import Paper, SourceRef
 from paperroute.related import RelatedPapers, TermCounts, TermVector, TermVocabulary
@@ -44,7 +46,7 @@ from paperroute.output import write_atomic
 from paperroute.parallel import each_from_disk, parse_each
 
 # Bump when the state's layout changes; code and template changes are caught by `code_digest`.
-STATE_VERSION = 6
+STATE_VERSION = 7
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -192,19 +194,47 @@ def _file_identity(stat: os.stat_result) -> tuple[int, int, int]:
 
 
 # What reading a state that is missing, cut short or not a state at all raises.
-_UNREADABLE = (OSError, EOFError, ValueError, TypeError, AttributeError)
+_UNREADABLE = (OSError, EOFError, ValueError, TypeError, AttributeError, struct.error)
 
 
-def _read_main(out_dir: Path) -> tuple[tuple[int, int, int], tuple] | None:
-    """The state file's identity and its record, or None if there is none or it was written
-    by another version of the code (which parsed its files another way)."""
+# The state file: the length of each of two marshalled parts before it, the outputs (all a
+# survey of the disk reads: `gone_outputs`) and the rest, then the related papers' arrays.
+_PART_LENGTH = struct.Struct("<Q")
+
+
+def _read_main(out_dir: Path, *, whole: bool = True) -> tuple[tuple[int, int, int], tuple] | None:
+    """The state file's identity and its record (the code's digest, the outputs, and unless
+    not `whole` the rest: `save_state`), or None if there is none or it was written by
+    another version of the code (which parsed its files another way).
+
+    Mapped, then unmarshalled: `marshal.load` on a file reads it in small pieces (a 100k state
+    took 2.4 s to load that way), and read whole into a copy, its 40 MB cost 10,000 page
+    faults more (80-128 ms against 57-87 ms). The arrays stay views of the file (an empty
+    one cannot be mapped: ValueError)."""
     with open(state_path(out_dir), "rb") as handle:
-        # Mapped, then unmarshalled: `marshal.load` on a file reads it in small pieces (a 100k
-        # state took 2.4 s to load that way), and read whole into a copy, its 40 MB cost 10,000
-        # page faults more (80-128 ms against 57-87 ms). An empty file cannot be mapped: ValueError.
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            identity, record = _file_identity(os.fstat(handle.fileno())), marshal.loads(data)
-    return (identity, record) if record[0] == code_digest() else None
+        identity = _file_identity(os.fstat(handle.fileno()))
+        data = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+    offset = 0
+
+    def part() -> Any:
+        nonlocal offset
+        (length,) = _PART_LENGTH.unpack(data[offset:offset + _PART_LENGTH.size])
+        offset += _PART_LENGTH.size + length
+        return marshal.loads(data[offset - length:offset])
+
+    code, outputs = part()
+    if code != code_digest():
+        return None
+    if not whole:
+        return identity, (outputs,)
+    *record, layout = part()
+    arrays = []
+    for kind, size in layout:
+        arrays.append(np.frombuffer(data, dtype=kind, count=size, offset=offset))
+        offset += arrays[-1].nbytes
+    if offset != len(data):
+        raise ValueError("a state of the wrong size")
+    return identity, (outputs, *record, arrays)
 
 
 def _read_state(out_dir: Path) -> BuildState:
@@ -212,8 +242,8 @@ def _read_state(out_dir: Path) -> BuildState:
         main = _read_main(out_dir)
         if main is None:
             return BuildState()
-        identity, (_, folder_files, outputs, related_key, related, site_key, pages, page_code, vocabulary) = main
-        related = RelatedPapers.from_record(related) if related is not None else None
+        identity, (outputs, folder_files, related_key, related, site_key, pages, page_code, vocabulary, arrays) = main
+        related = RelatedPapers.from_parts(related, arrays) if related is not None else None
         files: dict[str, ParsedFile] = {}
         folders: dict[str, tuple[int, int, int]] = {}
         cache = paper_cache_dir(out_dir)
@@ -380,10 +410,10 @@ def gone_outputs(out_dir: Path) -> tuple[tuple[int, int, int] | None, set[str]]:
     if it read that very state file itself."""
     prefix = os.path.join(out_dir, "")
     try:
-        main = _read_main(out_dir)
+        main = _read_main(out_dir, whole=False)
         if main is None:
             return None, set()
-        identity, (_, _, outputs, *_) = main
+        identity, (outputs,) = main
         paths = list(outputs)
         there = each_from_disk(os.path.isfile, [prefix + path for path in paths])
         return identity, {path for path, found in zip(paths, there) if not found}
@@ -415,10 +445,12 @@ def save_state(out_dir: Path, state: BuildState) -> None:
             write_atomic(path, cache_file_bytes({key: state.files[key] for key in keys}))
             identity = _file_identity(path.stat())
         folders[folder] = identity
-    write_atomic(state_path(out_dir), dumps_unshared((
-        code_digest(), folders, state.outputs, state.related_key,
-        state.related.as_record() if state.related else None, state.site_key, state.pages, state.page_code,
-        state.vocabulary.terms)))
+    related, arrays = state.related.as_parts() if state.related else (None, [])
+    parts = [dumps_unshared((code_digest(), state.outputs)),
+             dumps_unshared((folders, state.related_key, related, state.site_key, state.pages, state.page_code,
+                             state.vocabulary.terms, [(column.dtype.str, column.size) for column in arrays]))]
+    write_atomic(state_path(out_dir), [chunk for part in parts for chunk in (_PART_LENGTH.pack(len(part)), part)]
+                 + [memoryview(np.ascontiguousarray(column)) for column in arrays])
     state.folders = folders
     wanted = set(map(_folder_file, folders))
     for name in os.listdir(cache) if cache.is_dir() else ():

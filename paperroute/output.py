@@ -67,8 +67,12 @@ def _create(tmp: str) -> int:
 
 
 def _write_all(fd: int, chunk: bytes | bytearray | memoryview) -> None:
-    """`os.write` until every byte is out: one call for a file, in practice, but not promised."""
+    """`os.write` until every byte is out: one call for a file, in practice, but not promised.
+    Counted in bytes, whatever the items of the chunk (an array's)."""
     view = memoryview(chunk)
+    if not view.nbytes:  # an empty array's view cannot be cast
+        return
+    view = view.cast("B")
     while view:
         view = view[os.write(fd, view):]
 
