@@ -181,6 +181,7 @@ def read_ahead(out_dir: Path, files: list[str]) -> None:
         except OSError:
             continue
         try:
+            # Of a paper-cache file, what the state is read with: the header, the index, the table.
             length = sum(_HEADER.unpack(os.pread(fd, _HEADER.size, 0)), _HEADER.size) if head else 0
             os.posix_fadvise(fd, 0, length, os.POSIX_FADV_WILLNEED)
         except (OSError, struct.error):  # a file cut short: the build finds it unusable
@@ -209,8 +210,8 @@ def _read_main(out_dir: Path, *, whole: bool = True) -> tuple[tuple[int, int, in
 
     Mapped, then unmarshalled: `marshal.load` on a file reads it in small pieces (a 100k state
     took 2.4 s to load that way), and read whole into a copy, its 40 MB cost 10,000 page
-    faults more (80-128 ms against 57-87 ms). The arrays stay views of the file (an empty
-    one cannot be mapped: ValueError)."""
+    faults more (80-128 ms against 57-87 ms). The arrays stay views of the file. (An empty
+    file cannot be mapped: ValueError.)"""
     with open(state_path(out_dir), "rb") as handle:
         identity = _file_identity(os.fstat(handle.fileno()))
         data = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
