@@ -27,7 +27,7 @@ from paperroute.model import Day, Paper, SourceRef, Topic
 from paperroute.packed import PackedPapers
 from paperroute.parallel import (Ahead, Background, cut_ranges, each_from_disk, heap_frozen, map_ranges,
                                  release_freed_memory)
-from paperroute.related import paper_terms
+from paperroute.related import RelatedPapers, paper_terms, rank_related
 from paperroute.site import build_site
 from paperroute.store import ContentStore
 
@@ -258,6 +258,29 @@ def test_a_corrupt_state_is_ignored_and_rebuilt(tmp_path: Path) -> None:
         report = build_site(content, site, CONFIG, quiet=True)
         assert report.written == 0 and report.unchanged > 0
         assert load_state(site).files
+
+
+def test_the_related_ranking_comes_back_from_the_state_bit_for_bit(tmp_path: Path) -> None:
+    """Its arrays are written as they are and read back as views of the state file: each must
+    come back with its type and every bit, or the next build ranks from wrong inputs."""
+    content, site = tmp_path / "content", tmp_path / "site"
+    subjects = ["sparse attention kernels", "reward models for agents", "speech recognition corpora"]
+    write_store(content, [make_paper(f"Study {number} of {subjects[number % 3]}", f"2026-03-0{number % 4 + 1}",
+                                     position=number, abstract=f"We examine {subjects[number % 3]}, case {number}.")
+                          for number in range(12)])
+    build_site(content, site, CONFIG, quiet=True)
+    state = load_state(site)
+    items = load_papers_of(content, state)
+    assert all(type(item.paper) is StoredPaper for item in items)
+    ranked = rank_related([item.paper for item in items], vectors=[item.terms for item in items],
+                          vocabulary=state.vocabulary)
+
+    def parts(ranking: RelatedPapers) -> tuple:
+        values, arrays = ranking.as_parts()
+        return values, [(column.dtype.str, column.shape, column.tobytes()) for column in arrays]
+
+    assert state.related is not None and parts(state.related) == parts(ranked)
+    assert sum(map(len, state.related.lists.values())) > 0
 
 
 def test_strings_every_paper_repeats_are_held_once_also_from_the_state(tmp_path: Path) -> None:
