@@ -272,6 +272,8 @@ def _read_state(out_dir: Path) -> BuildState:
 # holds where each paper's texts start (and where the last ends), from the end of the table.
 _HEADER = struct.Struct("<QQ")
 _OFFSET = "Q"
+# A paper-cache file the state vouched for that is gone or another by the time it is read.
+_REPLACED = "replaced or removed during the build: is another build writing to this site?"
 
 
 class CacheFile:
@@ -314,7 +316,7 @@ class CacheFile:
         except FileNotFoundError:
             index = None
         if index is None:
-            raise InputError("replaced or removed during the build: is another build writing to this site?", self.path)
+            raise InputError(_REPLACED, self.path)
         return index
 
     def texts(self, number: int) -> tuple:
@@ -343,15 +345,13 @@ class CacheFile:
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
-            fd = -1
+            raise InputError(_REPLACED, self.path) from None
         try:
-            if fd < 0 or _file_identity(os.fstat(fd)) != self.identity:
-                raise InputError("replaced or removed during the build: is another build writing to this site?",
-                                 self.path)
+            if _file_identity(os.fstat(fd)) != self.identity:
+                raise InputError(_REPLACED, self.path)
             return os.pread(fd, end - start, self._texts_at + start)
         finally:
-            if fd >= 0:
-                os.close(fd)
+            os.close(fd)
 
 
 def cache_file_bytes(files: Mapping[str, ParsedFile]) -> bytes:
