@@ -28,7 +28,6 @@ import functools
 import gc
 import hashlib
 import marshal
-import mmap
 import os
 import struct
 from contextlib import contextmanager
@@ -37,8 +36,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-import numpy as np
-
+from paperroute.arrayfile import read_parts, write_parts
 from paperroute.errors import InputError
 from paperroute.model import Paper, SourceRef
 from paperroute.related import RelatedPapers, TermCounts, TermVector, TermVocabulary
@@ -195,47 +193,25 @@ def _file_identity(stat: os.stat_result) -> tuple[int, int, int]:
 
 
 # What reading a state that is missing, cut short or not a state at all raises.
-_UNREADABLE = (OSError, EOFError, ValueError, TypeError, AttributeError, struct.error)
-
-
-# The state file: the length of each of two marshalled parts before it, the outputs (all a
-# survey of the disk reads: `gone_outputs`) and the rest, then the related papers' arrays.
-_PART_LENGTH = struct.Struct("<Q")
+_UNREADABLE = (OSError, EOFError, ValueError, TypeError, AttributeError)
 
 
 def _read_main(out_dir: Path, *, whole: bool = True) -> tuple[tuple[int, int, int], tuple] | None:
-    """The state file's identity and its record (the code's digest, the outputs, and unless
-    not `whole` the rest: `save_state`), or None if there is none or it was written by
-    another version of the code (which parsed its files another way).
+    """The state file's identity and its record (the outputs, and unless not `whole` the rest
+    and the related papers' arrays: `save_state`), or None if there is none or it was written
+    by another version of the code (which parsed its files another way).
 
-    Mapped, then unmarshalled: `marshal.load` on a file reads it in small pieces (a 100k state
-    took 2.4 s to load that way), and read whole into a copy, its 40 MB cost 10,000 page
-    faults more (80-128 ms against 57-87 ms). The arrays stay views of the file. (An empty
-    file cannot be mapped: ValueError.)"""
-    with open(state_path(out_dir), "rb") as handle:
-        identity = _file_identity(os.fstat(handle.fileno()))
-        data = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
-    offset = 0
-
-    def part() -> Any:
-        nonlocal offset
-        (length,) = _PART_LENGTH.unpack(data[offset:offset + _PART_LENGTH.size])
-        offset += _PART_LENGTH.size + length
-        return marshal.loads(data[offset - length:offset])
-
-    code, outputs = part()
+    Mapped, then unmarshalled (`arrayfile.read_parts`): `marshal.load` on a file reads it in
+    small pieces (a 100k state took 2.4 s to load that way), and read whole into a copy, its
+    40 MB cost 10,000 page faults more (80-128 ms against 57-87 ms). The outputs come first,
+    and the survey (`gone_outputs`) reads them alone."""
+    stat, parts, arrays = read_parts(state_path(out_dir), 2 if whole else 1, arrays=whole)
+    code, outputs = marshal.loads(parts[0])
     if code != code_digest():
         return None
     if not whole:
-        return identity, (outputs,)
-    *record, layout = part()
-    arrays = []
-    for kind, size in layout:
-        arrays.append(np.frombuffer(data, dtype=kind, count=size, offset=offset))
-        offset += arrays[-1].nbytes
-    if offset != len(data):
-        raise ValueError("a state of the wrong size")
-    return identity, (outputs, *record, arrays)
+        return _file_identity(stat), (outputs,)
+    return _file_identity(stat), (outputs, *marshal.loads(parts[1]), arrays)
 
 
 def _read_state(out_dir: Path) -> BuildState:
@@ -447,11 +423,9 @@ def save_state(out_dir: Path, state: BuildState) -> None:
             identity = _file_identity(path.stat())
         folders[folder] = identity
     related, arrays = state.related.as_parts() if state.related else (None, [])
-    parts = [dumps_unshared((code_digest(), state.outputs)),
-             dumps_unshared((folders, state.related_key, related, state.site_key, state.pages, state.page_code,
-                             state.vocabulary.terms, [(column.dtype.str, column.size) for column in arrays]))]
-    write_atomic(state_path(out_dir), [chunk for part in parts for chunk in (_PART_LENGTH.pack(len(part)), part)]
-                 + [memoryview(np.ascontiguousarray(column)) for column in arrays])
+    write_parts(state_path(out_dir), [dumps_unshared((code_digest(), state.outputs)),
+                                      dumps_unshared((folders, state.related_key, related, state.site_key, state.pages,
+                                                      state.page_code, state.vocabulary.terms))], arrays)
     state.folders = folders
     wanted = set(map(_folder_file, folders))
     for name in os.listdir(cache) if cache.is_dir() else ():

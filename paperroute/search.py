@@ -46,7 +46,6 @@ import datetime as dt
 import hashlib
 import json
 import marshal
-import mmap
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -55,9 +54,10 @@ from typing import Callable, Collection, Container, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from paperroute.arrayfile import read_parts, write_parts
 from paperroute.corpus import OTHER, Corpus
 from paperroute.model import Paper, Topic
-from paperroute.output import SiteWriter, write_atomic
+from paperroute.output import SiteWriter
 from paperroute.packed import PackedPaper, texts_kept
 from paperroute.parallel import release_freed_memory
 from paperroute.text import clean_line
@@ -500,31 +500,19 @@ class Postings:
     averages: tuple[float, ...]  # `field_averages(lengths)`
 
 
-# Cache files: the header's size (8 bytes), the header (marshal, ending with each array's
-# dtype and size), then the arrays' bytes.
+# What reading a cache file that is missing or damaged raises (`arrayfile.read_parts`).
 _CACHE_ERRORS = (OSError, EOFError, ValueError, TypeError)
 
 
 def _write_cache(path: Path, fields: tuple, arrays: Sequence[np.ndarray]) -> None:
-    arrays = [np.ascontiguousarray(array) for array in arrays]
-    header = marshal.dumps((*fields, [(array.dtype.str, array.size) for array in arrays]))
-    write_atomic(path, [len(header).to_bytes(8, "little"), header, *map(memoryview, arrays)])
+    write_parts(path, [marshal.dumps(fields)], arrays)
 
 
 def _read_cache(path: Path) -> tuple[list, list[np.ndarray]]:
-    """A cache file's fields and arrays; the arrays are read in place from the file, mapped,
-    not copied (160 MB at 100k). Raises one of _CACHE_ERRORS for a missing or damaged file."""
-    with open(path, "rb") as handle:
-        data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # closed with the last array
-    header_size = int.from_bytes(data[:8], "little")
-    *fields, layout = marshal.loads(data[8:8 + header_size])
-    arrays, offset = [], 8 + header_size
-    for kind, size in layout:
-        arrays.append(np.frombuffer(data, dtype=kind, count=size, offset=offset))
-        offset += arrays[-1].nbytes
-    if offset != len(data):
-        raise ValueError("cache file of the wrong size")
-    return fields, arrays
+    """A cache file's fields and arrays, the arrays read in place from the mapped file, not
+    copied (160 MB at 100k). Raises one of _CACHE_ERRORS for a missing or damaged file."""
+    _, (fields,), arrays = read_parts(path, 1)
+    return list(marshal.loads(fields)), arrays
 
 
 class IndexCache:
