@@ -265,13 +265,34 @@ class CacheFile:
         self._offsets: array.array | None = None  # where each paper's texts start, from `_texts_at`
         self._texts_at = 0
 
+    def _open(self) -> int | None:
+        """A descriptor of the file, or None if it is not the one of that identity (another
+        build replaced it). Raises FileNotFoundError if it is gone.
+
+        Told that it is read at random: the disk of this machine reads ahead 8 MB, so the
+        first read of each file, where it was out of memory, brought in all of it. Loading the
+        state of 100,000 papers with the page cache dropped read 179 MB of these files for
+        the 61 MB of indexes it needs, and took 0.55-0.59 s instead of 0.51-0.54 s."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            vouched = _file_identity(os.fstat(fd)) == self.identity
+            if vouched and hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        except BaseException:
+            os.close(fd)
+            raise
+        if not vouched:
+            os.close(fd)
+            return None
+        return fd
+
     def index(self) -> dict[str, tuple] | None:
         """The index, or None if the file is not the one of that identity (another build
         replaced it). Raises FileNotFoundError if it is gone."""
-        fd = os.open(self.path, os.O_RDONLY)
+        fd = self._open()
+        if fd is None:
+            return None
         try:
-            if _file_identity(os.fstat(fd)) != self.identity:
-                return None
             header = os.pread(fd, _HEADER.size, 0)
             if len(header) < _HEADER.size:
                 raise EOFError(f"{self.path} is cut short")
@@ -319,12 +340,12 @@ class CacheFile:
     def _read(self, start: int, end: int) -> bytes:
         """Bytes start … end of the texts, from the file the state vouched for."""
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = self._open()
         except FileNotFoundError:
-            raise InputError(_REPLACED, self.path) from None
+            fd = None
+        if fd is None:
+            raise InputError(_REPLACED, self.path)
         try:
-            if _file_identity(os.fstat(fd)) != self.identity:
-                raise InputError(_REPLACED, self.path)
             return os.pread(fd, end - start, self._texts_at + start)
         finally:
             os.close(fd)

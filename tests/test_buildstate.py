@@ -19,8 +19,8 @@ import pytest
 import paperroute.site
 
 from conftest import make_paper, write_store
-from paperroute.buildstate import (BuildState, StoredPaper, file_stamps, fingerprint, gone_outputs, load_papers,
-                                   load_state, paper_cache_dir, search_cache_paths, state_path, survey_disk)
+from paperroute.buildstate import (BuildState, CacheFile, StoredPaper, file_stamps, fingerprint, gone_outputs,
+                                   load_papers, load_state, paper_cache_dir, search_cache_paths, state_path, survey_disk)
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, Paper, SourceRef, Topic
@@ -229,6 +229,37 @@ def test_a_stored_papers_texts_are_read_alone_not_with_its_folders(tmp_path: Pat
         assert 0 < sum(read) - before < cache_file.stat().st_size / 6
 
 
+def disk_reads() -> int:
+    """Bytes this process has had read from the disk (`read_bytes` of /proc/self/io)."""
+    with open("/proc/self/io") as io:
+        return int(next(line for line in io if line.startswith("read_bytes:")).split()[1])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io") or not hasattr(os, "posix_fadvise"), reason="Linux only")
+def test_a_paper_cache_files_index_is_read_from_disk_without_its_texts(tmp_path: Path) -> None:
+    """Out of memory, the index of a folder's file is read without the texts after it, which
+    the kernel's read-ahead (8 MB on this machine) would otherwise bring in whole."""
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, [make_paper(f"Paper {number} on kernels", "2026-03-01", position=number + 1,
+                                     abstract=f"Abstract {number}: " + "sparse kernels " * 6000) for number in range(40)])
+    build_site(content, site, CONFIG, quiet=True)
+    [path] = paper_cache_dir(site).iterdir()
+    size = path.stat().st_size
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # out of the page cache, as a day later
+    os.close(fd)
+    stat = path.stat()
+    cache_file = CacheFile(str(path), (stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    before = disk_reads()
+    index = cache_file.index()
+    read = disk_reads() - before
+    if read == 0:
+        pytest.skip("this file system keeps its files in memory")
+    assert len(index) == 40 and size > 3_000_000 and read < 48 * 1024
+    assert cache_file.texts(7)[0].startswith("Abstract ") and disk_reads() - before < 160 * 1024
+
+
 def test_a_folder_written_again_around_an_edit_keeps_its_other_papers_texts(tmp_path: Path) -> None:
     """The folder's file is written again from its papers, most of them read back from the
     file it replaces: every text must reach the new file, and every page made from it."""
@@ -359,9 +390,10 @@ def test_the_survey_first_asks_the_disk_for_the_files_the_build_reads_in_the_ord
     advise = os.posix_fadvise
 
     def recorded(fd: int, offset: int, length: int, advice: int) -> None:
-        asked.append(os.readlink(f"/proc/self/fd/{fd}"))
-        lengths[asked[-1]] = length
-        assert offset == 0
+        if advice == os.POSIX_FADV_WILLNEED:  # not the advice that a paper-cache file is read at random
+            asked.append(os.readlink(f"/proc/self/fd/{fd}"))
+            lengths[asked[-1]] = length
+            assert offset == 0
         advise(fd, offset, length, advice)
 
     monkeypatch.setattr(os, "posix_fadvise", recorded)
