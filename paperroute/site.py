@@ -17,8 +17,9 @@ from html import escape
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, save_state,
-                                   search_cache_paths, staging_dir, stored_texts, survey_disk, template_cache_dir)
+from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, read_texts_ahead,
+                                   save_state, search_cache_paths, staging_dir, stored_texts, survey_disk,
+                                   template_cache_dir)
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
@@ -456,6 +457,8 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     moved = inputs.moved_papers()
     unmoved = bytearray(len(paths)) if moved is None else \
         bytearray(len(pages)) + bytearray(paper.slug not in moved for paper in papers)
+    if moved is not None:  # their pages are rendered, unless their fingerprints match after all
+        read_texts_ahead(map(corpus.by_slug.get, moved))
 
     def render_range(start: int, end: int) -> list[tuple[int, bytes, bool]]:
         """The pages rendered, as (index, fingerprint, written or bytes unchanged); the others
@@ -468,6 +471,8 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
                 continue
             digest, make_page = plan(index)
             if inputs.previous.get(target) != digest or not own.has(target):
+                if index < len(pages):
+                    read_texts_ahead(listed_papers(pages[index]))
                 page = make_page()
                 html = renderer.render(page.template, page.path, page.context, absolute_links=page.absolute_links)
                 done.append((index, digest, own.write(target, html, folder_made=made and index >= len(pages))))
@@ -492,6 +497,15 @@ def write_pages(corpus: Corpus, site: SiteConfig, writer: SiteWriter, templates_
     papers_oldest_first = list(reversed(paths[len(pages):]))
     write_sitemap(papers_oldest_first + sorted(page.path for page in pages if page.in_sitemap), site, writer, inputs)
     return len(paths)
+
+
+def listed_papers(page: Page | PagePlan) -> Sequence[Paper]:
+    """The papers a day's or a topic's page lists, whose cards show their texts."""
+    if isinstance(page, PagePlan):
+        for arg in page.args:
+            if isinstance(papers := getattr(arg, "papers", None), list):
+                return papers
+    return ()
 
 
 def write_assets(assets_dir: Path, writer: SiteWriter) -> None:

@@ -10,6 +10,7 @@ import os
 import pickle
 import threading
 import time
+from operator import attrgetter
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,8 +21,8 @@ import paperroute.site
 
 from conftest import make_paper, write_store
 from paperroute.buildstate import (BuildState, CacheFile, StoredPaper, file_stamps, fingerprint, gone_outputs,
-                                   load_papers, load_state, paper_cache_dir, read_ahead, search_cache_paths, state_path,
-                                   survey_disk)
+                                   load_papers, load_state, paper_cache_dir, read_ahead, read_texts_ahead, search_cache_paths,
+                                   state_path, survey_disk)
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, Paper, SourceRef, Topic
@@ -236,24 +237,39 @@ def disk_reads() -> int:
         return int(next(line for line in io if line.startswith("read_bytes:")).split()[1])
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/io") or not hasattr(os, "posix_fadvise"), reason="Linux only")
-def test_a_paper_cache_files_index_is_read_from_disk_without_its_texts(tmp_path: Path) -> None:
-    """Out of memory, the index of a folder's file is read without the texts after it, which
-    the kernel's read-ahead (8 MB on this machine) would otherwise bring in whole: read by
-    the build alone, or asked for ahead by the survey (`read_ahead`) and then read."""
+def large_folder_site(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A site of one content folder whose paper-cache file is mostly texts (3.6 MB)."""
     content, site = tmp_path / "content", tmp_path / "site"
     write_store(content, [make_paper(f"Paper {number} on kernels", "2026-03-01", position=number + 1,
                                      abstract=f"Abstract {number}: " + "sparse kernels " * 6000) for number in range(40)])
     build_site(content, site, CONFIG, quiet=True)
     [path] = paper_cache_dir(site).iterdir()
+    assert path.stat().st_size > 3_000_000
+    return content, site, path
+
+
+def evicted(path: Path) -> None:
+    """Out of the page cache, as a day later (where the file system lets it go)."""
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)
+
+
+needs_proc_io = pytest.mark.skipif(not os.path.exists("/proc/self/io") or not hasattr(os, "posix_fadvise"),
+                                   reason="Linux only")
+
+
+@needs_proc_io
+def test_a_paper_cache_files_index_is_read_from_disk_without_its_texts(tmp_path: Path) -> None:
+    """Out of memory, the index of a folder's file is read without the texts after it, which
+    the kernel's read-ahead (8 MB on this machine) would otherwise bring in whole: read by
+    the build alone, or asked for ahead by the survey (`read_ahead`) and then read."""
+    content, site, path = large_folder_site(tmp_path)
     stat = path.stat()
-    assert stat.st_size > 3_000_000
 
     def read_from_disk(read: Callable[[CacheFile], object]) -> int:
-        fd = os.open(path, os.O_RDONLY)
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # out of the page cache, as a day later
-        os.close(fd)
+        evicted(path)
         before = disk_reads()
         read(CacheFile(str(path), (stat.st_ino, stat.st_size, stat.st_mtime_ns)))
         return disk_reads() - before
@@ -268,6 +284,26 @@ def test_a_paper_cache_files_index_is_read_from_disk_without_its_texts(tmp_path:
     files = ContentStore(content).paper_files()
     assert read_from_disk(lambda cache_file: (read_ahead(site, files), cache_file.index())) < 64 * 1024 + \
         state_path(site).stat().st_size + search_cache_paths(site)[1].stat().st_size
+
+
+@needs_proc_io
+def test_the_texts_a_build_will_show_are_asked_of_the_disk_at_once(tmp_path: Path) -> None:
+    """Out of memory, the texts of the papers a build is about to render are asked for
+    together (`read_texts_ahead`), not each waited for as its page reads it."""
+    _, site, path = large_folder_site(tmp_path)
+    papers = sorted((item.paper for item in load_state(site).files.values()), key=attrgetter("slug"))
+    evicted(path)
+    before = disk_reads()
+    assert papers[3].abstract.startswith("Abstract ")
+    if disk_reads() == before:
+        pytest.skip("this file system keeps its files in memory")
+    evicted(path)
+    before = disk_reads()
+    read_texts_ahead([*papers[:3], make_paper("Parsed this build")])
+    asked = disk_reads() - before
+    before = disk_reads()
+    assert all(paper.abstract.startswith("Abstract ") for paper in papers[:3])
+    assert disk_reads() == before and 3 * 90_000 < asked < 3 * 90_000 + 64 * 1024  # those three, not the file
 
 
 def test_a_folder_written_again_around_an_edit_keeps_its_other_papers_texts(tmp_path: Path) -> None:
