@@ -330,7 +330,7 @@ class CacheFile:
         offsets = self._texts_offsets()
         return marshal.loads(self._read(offsets[number], offsets[number + 1]))
 
-    def read_ahead(self, numbers: Iterable[int]) -> None:
+    def ask_texts(self, numbers: Iterable[int]) -> None:
         """Ask the disk for these papers' texts, all at once, without waiting for them."""
         offsets = self._texts_offsets()
         try:
@@ -553,7 +553,7 @@ def read_texts_ahead(papers: Iterable[Paper]) -> None:
         if type(paper) is StoredPaper:
             by_file.setdefault(paper._file, []).append(paper._number)
     for cache_file, numbers in by_file.items():
-        cache_file.read_ahead(numbers)
+        cache_file.ask_texts(numbers)
 
 
 # A day's papers share one date object (a state holds a few thousand days, 100,000 papers).
