@@ -7,12 +7,25 @@ A file whose bytes did not change is left alone, so its mtime tells what a build
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import itertools
 import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Container, Iterable
+from typing import Callable, Container, Iterable
+
+# Where a build's writers set aside the files they replace (`SiteWriter`'s `aside`), inside
+# the site's folder, so on its file system; deleted when the build is done writing.
+ASIDE_DIR = ".paperroute-replaced"
+# Threads deleting the files set aside: each `unlink` waits on the disk (the blocks freed are
+# discarded), 80 µs against 28 µs of CPU on this machine.
+_REMOVE_THREADS = 8
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *, make_parents: bool = True) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *, make_parents: bool = True,
+                 aside: str | None = None) -> None:
     """Replace `path` with `data` (bytes, or chunks of them, written as they come, so a big
     file need not be in memory at once) in one step, creating parent folders as needed.
 
@@ -21,16 +34,19 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *,
     Plain `os` calls on string paths, and a folder made only when the open finds none: with
     pathlib, a file object and a `mkdir` per file, writing a page cost 0.044 ms on tmpfs,
     now 0.036 ms (a build writes 120,000 of them).
+
+    `aside`: a folder on the same file system where the temporary file is made and the file
+    it replaces is left (`set_aside`), for the caller to delete once done (`remove_aside`).
     """
     target = os.fspath(path)
     folder, name = os.path.split(target)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp") if aside is None else _aside_name(aside)
     try:
         fd = _create(tmp)
     except FileNotFoundError:
-        if not make_parents:
+        if not make_parents and aside is None:
             raise
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(os.path.dirname(tmp), exist_ok=True)
         fd = _create(tmp)
     try:
         try:
@@ -38,13 +54,112 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *,
                 _write_all(fd, chunk)
         finally:
             os.close(fd)
-        os.replace(tmp, target)
+        if aside is None:
+            os.replace(tmp, target)
+        else:
+            set_aside(tmp, target, make_parents=make_parents)
     except BaseException:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+
+
+# Temporary files in an `aside` folder: the process id and a count make each name unique.
+_aside_count = itertools.count()
+
+
+def _aside_name(aside: str) -> str:
+    return os.path.join(aside, f"{os.getpid()}.{next(_aside_count)}")
+
+
+def set_aside(new: str, target: str, *, make_parents: bool = True) -> None:
+    """Put the file `new` in the place of `target` in one step, leaving what was at `target`
+    (if anything) at `new`'s name.
+
+    A file replaced by a rename is freed there and then: in the block group of its folder,
+    whose bitmaps a daily build finds out of memory (each of a 100k new day's ~640 pages lies
+    in a folder of its own), and on this machine's ext4, which has no journal, each file made
+    after it skips every inode freed in the last seconds. Swapped instead (`renameat2`'s
+    RENAME_EXCHANGE, Linux), the new files are all made in one folder (`ASIDE_DIR`) and the
+    old ones are freed together once nothing more is made (`remove_aside`). The ~640 pages of
+    a 100k new day with the page cache dropped: 0.45-0.53 → 0.26-0.33 s; the search index's
+    2,430 files, cached, 0.43 → 0.13 s. Readers see the old file or the new one, as with a
+    rename, and one that has the old file open reads it whole. Where the system or the file
+    system cannot swap, it renames.
+    """
+    try:
+        if _exchange(new, target):
+            return
+    except FileNotFoundError:  # nothing there to set aside
+        pass
+    try:
+        os.replace(new, target)
+    except FileNotFoundError:
+        if not make_parents or not os.path.exists(new):
+            raise
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(new, target)
+
+
+def _renameat2() -> Callable[..., int] | None:
+    """The C library's `renameat2` (Linux, glibc 2.28), which Python's `os` does not offer."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError, TypeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+_RENAMEAT2 = _renameat2()
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+# What a system or file system that cannot swap two files answers.
+_CANNOT_SWAP = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EPERM})
+
+
+def _exchange(first: str, second: str) -> bool:
+    """Swap two paths in one step; False where it cannot be done this way. FileNotFoundError
+    when either is missing."""
+    if _RENAMEAT2 is None:
+        return False
+    if _RENAMEAT2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code == errno.ENOENT:
+        raise FileNotFoundError(code, os.strerror(code), second)
+    if code in _CANNOT_SWAP:
+        return False
+    raise OSError(code, os.strerror(code), second)
+
+
+def remove_aside(aside: str | os.PathLike[str]) -> int:
+    """Delete an `aside` folder and the files set aside in it; how many files there were."""
+    try:
+        names = os.listdir(aside)
+    except FileNotFoundError:
+        return 0
+    paths = [os.path.join(aside, name) for name in names]
+    if paths:
+        size = -(-len(paths) // (_REMOVE_THREADS * 4))
+        with ThreadPoolExecutor(_REMOVE_THREADS) as pool:
+            for _ in pool.map(lambda start: _remove(paths[start:start + size]), range(0, len(paths), size)):
+                pass
+    os.rmdir(aside)
+    return len(paths)
+
+
+def _remove(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def write_new(path: str, data: bytes) -> None:
@@ -86,10 +201,10 @@ def _make_folder(folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
 
 
-def write_if_changed(path: str | os.PathLike[str], data: bytes | str) -> bool:
+def write_if_changed(path: str | os.PathLike[str], data: bytes | str, *, aside: str | None = None) -> bool:
     """Write `data` atomically unless the file already holds exactly these bytes.
 
-    Returns True when the file was written.
+    Returns True when the file was written. For `aside`, see `write_atomic`.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -100,7 +215,7 @@ def write_if_changed(path: str | os.PathLike[str], data: bytes | str) -> bool:
                     return False
     except FileNotFoundError:
         pass
-    write_atomic(path, data)
+    write_atomic(path, data, aside=aside)
     return True
 
 
@@ -112,7 +227,7 @@ class SiteWriter:
     """
 
     def __init__(self, root: Path, *, empty: bool = False, listed: Container[str] = (), gone: Container[str] = (),
-                 folder: Path | None = None):
+                 folder: Path | None = None, aside: bool = False):
         """`empty`: the folder held nothing when the build began, so there is no old file to
         compare with, and each file's folder is made before it is opened, not after the open
         fails (three system calls and two exceptions fewer for each of a cold build's pages).
@@ -124,6 +239,9 @@ class SiteWriter:
         `listed` and `gone`: files known to have been there when the build began and which of
         them have gone since, from a survey of the folder made beside the build
         (`buildstate.survey_disk`): `has` answers for those without a `stat` of its own.
+
+        `aside`: leave each file a write replaces in the root's `ASIDE_DIR` (`set_aside`), for
+        the build to delete when it is done writing (`remove_aside`).
         """
         self.root = Path(root)
         self.folder = self.root if folder is None else Path(folder)
@@ -131,6 +249,7 @@ class SiteWriter:
         self.empty = empty
         self.listed, self.gone = listed, gone
         self._prefix = os.path.join(self.root, "")  # `has` joins by concatenation: 120,000 calls
+        self.aside = self._prefix + ASIDE_DIR if aside else None
         self.paths: set[str] = set()
         # Folders this process knows are there: in an empty folder, each is made once (an
         # `os.mkdir` of a folder that exists still locks its parent, and raises).
@@ -149,7 +268,8 @@ class SiteWriter:
         """A writer of the same folder that knows what this one knew when the build began,
         with files and counts of its own (the folders made, `made`, are the process's): for one
         range of a build's pages, in any process."""
-        sibling = SiteWriter(self.root, empty=self.empty, listed=self.listed, gone=self.gone, folder=self.folder)
+        sibling = SiteWriter(self.root, empty=self.empty, listed=self.listed, gone=self.gone, folder=self.folder,
+                             aside=self.aside is not None)
         sibling.made = self.made
         return sibling
 
@@ -186,7 +306,7 @@ class SiteWriter:
             (write_new if self.staged else write_atomic)(path, data.encode("utf-8") if isinstance(data, str) else data)
             written = True
         else:
-            written = write_if_changed(path, data)
+            written = write_if_changed(path, data, aside=self.aside)
         self.count(written)
         return written
 

@@ -8,6 +8,7 @@ build wrote that this one did not are pruned at the end.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -25,7 +26,7 @@ from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
 from paperroute.feeds import feed_corpus, write_feeds
 from paperroute.model import Paper, Topic
-from paperroute.output import SiteWriter
+from paperroute.output import ASIDE_DIR, SiteWriter, remove_aside
 from paperroute.packed import NOTHING_STORED, PackedPapers
 from paperroute.pages import SITE_FEEDS, Page, PagePlan, nav_topics, paper_page, site_pages
 from paperroute.parallel import (Ahead, Background, FirstClaim, collector_off, cut_ranges, heap_frozen, map_ranges,
@@ -94,6 +95,9 @@ def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool
     except BaseException:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+        else:  # the files this build replaced; the build's own error is the one to report
+            with contextlib.suppress(OSError):
+                remove_aside(out_dir / ASIDE_DIR)
         raise
 
 
@@ -119,6 +123,7 @@ def staging_folder(out_dir: Path) -> Path | None:
 def _build_into(root: Path, content_dir: Path, out_dir: Path, config: Config, *, quiet: bool, templates_dir: Path,
                 jobs: int | None) -> BuildReport:
     """The build, writing into `root`: `out_dir`, or the staging folder it is renamed from."""
+    remove_aside(root / ASIDE_DIR)  # left by a build that was killed
     fresh = not root.is_dir() or not any(root.iterdir())
     paper_files = ContentStore(content_dir).paper_files()
     big = len(paper_files) >= PARALLEL_SEARCH_MIN
@@ -138,7 +143,7 @@ def _build_into(root: Path, content_dir: Path, out_dir: Path, config: Config, *,
             ContentStore.check_names(paper_files, [item.paper.slug for item in parsed])
         release_freed_memory()  # what parsing left (the workers' pickled batches), before the next fork
         site = config.site
-        writer = SiteWriter(root, empty=fresh, folder=out_dir)
+        writer = SiteWriter(root, empty=fresh, folder=out_dir, aside=True)
 
         @functools.cache
         def surveyed() -> SiteWriter:
@@ -189,6 +194,7 @@ def _build_into(root: Path, content_dir: Path, out_dir: Path, config: Config, *,
         if feeds_turn.take():
             write_feeds(feeds, site, writer)
         side = beside.result()
+    remove_aside(root / ASIDE_DIR)  # what the writes replaced, once nothing more is written
     for path in side.paths:
         writer.claim(path)
     writer.written += side.written
@@ -376,7 +382,7 @@ def write_side_outputs(side: SideInputs, present: set[str], *, feeds_turn: First
     search = write_search_output(side, present)
     if not feeds_turn.take():
         return search
-    own = SiteWriter(side.root, empty=side.empty, folder=side.folder)
+    own = SiteWriter(side.root, empty=side.empty, folder=side.folder, aside=True)
     write_feeds(side.feeds, side.site, own)
     return SideOutput([*search.paths, *sorted(own.paths)], search.written + own.written, search.fingerprints)
 
@@ -399,7 +405,7 @@ def write_search_output(search: SideInputs, present: set[str]) -> SideOutput:
     key = fingerprint((search.code, prefix, topics, search.corpus_digest), {})
     blocks = {path: papers_fingerprint(search.code, digests, path.encode() + topics, (paper.slug for paper in block))
               for path, block in doc_blocks(papers)}
-    own = SiteWriter(search.root, empty=search.empty, listed=present, folder=search.folder)
+    own = SiteWriter(search.root, empty=search.empty, listed=present, folder=search.folder, aside=True)
 
     def expected(path: str) -> bytes:
         return blocks.get(path[len(prefix):], key)

@@ -26,6 +26,7 @@ from paperroute.buildstate import (BuildState, CacheFile, StoredPaper, file_stam
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, Paper, SourceRef, Topic
+from paperroute.output import ASIDE_DIR
 from paperroute.packed import PackedPapers
 from paperroute.parallel import (Ahead, Background, cut_ranges, each_from_disk, heap_frozen, map_ranges,
                                  release_freed_memory)
@@ -69,6 +70,16 @@ def test_incremental_build_equals_a_full_build(tmp_path: Path) -> None:
     kept, fresh = (load_state(tmp_path / name).files for name in ("site", "fresh"))
     assert len(kept) == 16 and {key: (item.digest, item.paper) for key, item in kept.items()} == \
         {key: (item.digest, item.paper) for key, item in fresh.items()}
+
+
+def test_a_build_deletes_what_a_killed_build_set_aside(tmp_path: Path) -> None:
+    content, site = tmp_path / "content", tmp_path / "site"
+    write_store(content, papers(2))
+    build_site(content, site, CONFIG, quiet=True)
+    (site / ASIDE_DIR).mkdir()
+    (site / ASIDE_DIR / "4242.0").write_text("a page a killed build replaced")
+    again = build_site(content, site, CONFIG, quiet=True)
+    assert (again.written, again.removed) == (0, 0) and not (site / ASIDE_DIR).exists()
 
 
 def test_a_no_op_rebuild_renders_nothing_and_an_edit_rerenders_its_page(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from paperroute.output import SiteWriter, write_atomic, write_if_changed, write_new
+from paperroute.output import ASIDE_DIR, SiteWriter, remove_aside, set_aside, write_atomic, write_if_changed, write_new
 
 
 def leftovers(folder):
@@ -68,6 +68,38 @@ def test_site_writer_counts_and_claims(tmp_path):
     with pytest.raises(ValueError):
         writer.write("papers/x/index.html", "b")
     assert (writer.written, writer.unchanged, writer.has("papers/x/index.html")) == (1, 0, True)
+
+
+def test_a_build_writer_sets_the_files_it_replaces_aside_whole(tmp_path):
+    for name, text in (("same", "kept"), ("other", "old")):
+        write_atomic(tmp_path / name / "index.html", text.encode())
+    kept = os.stat(tmp_path / "same" / "index.html")
+    reader = open(tmp_path / "other" / "index.html", "rb")  # a web server sending the old page
+    writer = SiteWriter(tmp_path, aside=True)
+    assert writer.write("same/index.html", "kept") is False
+    assert writer.sibling().write("other/index.html", "new") is True  # a page worker's writer
+    assert writer.write("new/deep/index.html", b"made") is True
+    assert [(tmp_path / name / "index.html").read_text() for name in ("same", "other", "new/deep")] == ["kept", "new", "made"]
+    assert os.stat(tmp_path / "same" / "index.html").st_mtime_ns == kept.st_mtime_ns
+    # The replaced page was swapped out whole, not freed: it waits aside, and its reader reads it to the end.
+    aside = tmp_path / ASIDE_DIR
+    assert [path.read_text() for path in aside.iterdir()] == ["old"] and reader.read() == b"old"
+    reader.close()
+    assert remove_aside(aside) == 1 and not aside.exists() and remove_aside(aside) == 0
+    assert leftovers(tmp_path / "other") == []
+
+
+def test_setting_aside_puts_a_file_in_place_of_another_or_of_none(tmp_path):
+    (tmp_path / "new").write_text("new")
+    (tmp_path / "target").write_text("old")
+    set_aside(str(tmp_path / "new"), str(tmp_path / "target"))
+    assert (tmp_path / "target").read_text() == "new" and (tmp_path / "new").read_text() == "old"
+    set_aside(str(tmp_path / "new"), str(tmp_path / "a" / "b" / "file"))  # nothing there, nor its folders
+    assert (tmp_path / "a" / "b" / "file").read_text() == "old" and not (tmp_path / "new").exists()
+    (tmp_path / "new").write_text("x")
+    with pytest.raises(FileNotFoundError):
+        set_aside(str(tmp_path / "new"), str(tmp_path / "c" / "file"), make_parents=False)
+    assert (tmp_path / "new").read_text() == "x"
 
 
 def test_a_writer_into_an_empty_folder_makes_each_files_folders(tmp_path):
