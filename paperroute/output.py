@@ -11,6 +11,7 @@ import ctypes
 import errno
 import itertools
 import os
+import stat
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -204,17 +205,22 @@ def _make_folder(folder: str) -> None:
 def write_if_changed(path: str | os.PathLike[str], data: bytes | str, *, aside: str | None = None) -> bool:
     """Write `data` atomically unless the file already holds exactly these bytes.
 
-    Returns True when the file was written. For `aside`, see `write_atomic`.
+    Returns True when the file was written. For `aside`, see `write_atomic`: only a file is
+    set aside, never what else may be in its place (a folder made by hand is not the build's
+    to move, and a rename over it fails, as it should).
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
     try:
-        if os.stat(path).st_size == len(data):
-            with open(path, "rb") as handle:
-                if handle.read() == data:
-                    return False
+        there = os.stat(path)
     except FileNotFoundError:
-        pass
+        there = None
+    if there is not None and not stat.S_ISREG(there.st_mode):
+        aside = None
+    elif there is not None and there.st_size == len(data):
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return False
     write_atomic(path, data, aside=aside)
     return True
 

@@ -89,6 +89,16 @@ def test_a_build_writer_sets_the_files_it_replaces_aside_whole(tmp_path):
     assert leftovers(tmp_path / "other") == []
 
 
+def test_a_build_writer_never_sets_aside_a_folder_in_a_files_place(tmp_path):
+    (tmp_path / "page" / "index.html").mkdir(parents=True)
+    (tmp_path / "page" / "index.html" / "notes.txt").write_text("someone's notes")
+    with pytest.raises(IsADirectoryError):
+        SiteWriter(tmp_path, aside=True).write("page/index.html", "a page")
+    assert (tmp_path / "page" / "index.html" / "notes.txt").read_text() == "someone's notes"
+    remove_aside(tmp_path / ASIDE_DIR)  # nothing of theirs in it
+    assert (tmp_path / "page" / "index.html" / "notes.txt").read_text() == "someone's notes"
+
+
 def test_setting_aside_puts_a_file_in_place_of_another_or_of_none(tmp_path):
     (tmp_path / "new").write_text("new")
     (tmp_path / "target").write_text("old")
