@@ -183,9 +183,10 @@ def read_ahead(out_dir: Path, files: list[str]) -> None:
             # table. Its header is read at random (`CacheFile._open`), or the kernel would read
             # ahead and mark a page further on, whose reading by the build read ahead again,
             # into the texts: the build's process then read all 179 MB of these files, not 61.
+            length = 0  # to the end
             if head:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-            length = sum(_HEADER.unpack(os.pread(fd, _HEADER.size, 0)), _HEADER.size) if head else 0
+                length = sum(_HEADER.unpack(os.pread(fd, _HEADER.size, 0)), _HEADER.size)
             os.posix_fadvise(fd, 0, length, os.POSIX_FADV_WILLNEED)
         except (OSError, struct.error):  # a file cut short: the build finds it unusable
             continue
@@ -231,12 +232,9 @@ def _read_state(out_dir: Path) -> BuildState:
         cache = paper_cache_dir(out_dir)
         for folder, folder_identity in folder_files.items():
             folder_file = CacheFile(str(cache / _folder_file(folder)), tuple(folder_identity))
-            try:
-                records = folder_file.index()
-            except FileNotFoundError:
-                continue
-            # Not the file this state wrote (a build that crashed before its state was saved
-            # wrote another): its term ids may not be this vocabulary's.
+            records = folder_file.index()
+            # Gone, or not the file this state wrote (a build that crashed before its state was
+            # saved wrote another): its term ids may not be this vocabulary's.
             if records is None:
                 continue
             for number, (key, record) in enumerate(records.items()):
@@ -271,14 +269,17 @@ class CacheFile:
         self._texts_at = 0
 
     def _open(self) -> int | None:
-        """A descriptor of the file, or None if it is not the one of that identity (another
-        build replaced it). Raises FileNotFoundError if it is gone.
+        """A descriptor of the file, or None if it is gone or not the one of that identity
+        (another build replaced it).
 
         Told that it is read at random: the disk of this machine reads ahead 8 MB, so the
         first read of each file, where it was out of memory, brought in all of it. Loading the
         state of 100,000 papers with the page cache dropped read 179 MB of these files for
         the 61 MB of indexes it needs, and took 0.55-0.59 s instead of 0.51-0.54 s."""
-        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
         try:
             vouched = _file_identity(os.fstat(fd)) == self.identity
             if vouched and hasattr(os, "posix_fadvise"):
@@ -292,8 +293,8 @@ class CacheFile:
         return fd
 
     def index(self) -> dict[str, tuple] | None:
-        """The index, or None if the file is not the one of that identity (another build
-        replaced it). Raises FileNotFoundError if it is gone."""
+        """The index, or None if the file is gone or not the one of that identity (another
+        build replaced it)."""
         fd = self._open()
         if fd is None:
             return None
@@ -313,10 +314,7 @@ class CacheFile:
     def vouched(self) -> dict[str, tuple]:
         """The index, from the file the state vouched for, which must still be there: its
         papers were read from it."""
-        try:
-            index = self.index()
-        except FileNotFoundError:
-            index = None
+        index = self.index()
         if index is None:
             raise InputError(_REPLACED, self.path)
         return index
@@ -333,10 +331,7 @@ class CacheFile:
     def ask_texts(self, numbers: Iterable[int]) -> None:
         """Ask the disk for these papers' texts, all at once, without waiting for them."""
         offsets = self._texts_offsets()
-        try:
-            fd = self._open()
-        except FileNotFoundError:
-            fd = None
+        fd = self._open()
         if fd is None:  # the reads that follow say so
             return
         try:
@@ -360,10 +355,7 @@ class CacheFile:
 
     def _read(self, start: int, end: int) -> bytes:
         """Bytes start … end of the texts, from the file the state vouched for."""
-        try:
-            fd = self._open()
-        except FileNotFoundError:
-            fd = None
+        fd = self._open()
         if fd is None:
             raise InputError(_REPLACED, self.path)
         try:
