@@ -25,12 +25,14 @@ if TYPE_CHECKING:
 _ALLOWED_TAGS = {
     "p", "br", "em", "strong", "code", "pre", "a", "ul", "ol", "li", "blockquote", "sub", "sup", "hr",
 }
+# What the cleaner sets on every link, and `_escape_with_links` on the links it makes.
+_LINK_REL = "nofollow noopener noreferrer"
 _CLEANER = nh3.Cleaner(
     tags=_ALLOWED_TAGS,
     attributes={"a": {"href"}},
     url_schemes={"http", "https", "mailto"},
     url_relative="deny",
-    link_rel="nofollow noopener noreferrer",
+    link_rel=_LINK_REL,
     strip_comments=True,
 )
 
@@ -89,7 +91,8 @@ def _needs_markdown(text: str) -> bool:
 
 
 def _escape_with_links(text: str) -> str:
-    """Escaped text whose bare web addresses are links, as Markdown's autolinks would render."""
+    """Escaped text whose bare web addresses are links, as Markdown's autolinks would render
+    and the cleaner would hand them back: with its `rel`."""
     if "://" not in text:
         return html.escape(text, quote=False)
     pieces = []
@@ -97,7 +100,7 @@ def _escape_with_links(text: str) -> str:
     for match in _bare_urls(text):
         url = html.escape(match.group(0), quote=False)
         pieces.append(html.escape(text[end:match.start()], quote=False))
-        pieces.append(f'<a href="{url}">{url}</a>')
+        pieces.append(f'<a href="{url}" rel="{_LINK_REL}">{url}</a>')
         end = match.end()
     pieces.append(html.escape(text[end:], quote=False))
     return "".join(pieces)
@@ -135,16 +138,17 @@ _CLEANER_REWRITES = "\0\r\xa0"
 def abstract_html(text: str) -> Markup:
     """Render an abstract's Markdown to sanitised HTML, ready to drop into a template.
 
-    Most abstracts are plain text without a web address: their HTML is escaped text in
-    paragraphs, which the cleaner would hand back byte for byte, so it is skipped for them:
-    with the character tests above, 10.5 µs became 6.3 µs for such an abstract, which a build
-    renders three or four times (day, topics, its page). Markdown or a link goes through the
-    cleaner.
+    Most abstracts are plain text: their HTML is escaped text in paragraphs, which the
+    cleaner would hand back byte for byte, so it is skipped for them: with the character tests
+    above, 10.5 µs became 6.3 µs for such an abstract, which a build renders three or four
+    times (day, topics, its page). Their bare web addresses too are made links as the cleaner
+    gives them back (with its `rel`): half the abstracts of a synthetic store have one, and
+    the cleaner took 12 µs of each of their renders (the 10,100 abstracts: 0.114 → 0.088 s).
+    Markdown, and the few characters the cleaner rewrites, still go through it.
     """
     if not _needs_markdown(text):
-        if "://" not in text and not _has_any(text, _CLEANER_REWRITES):
-            return Markup(_plain_paragraphs(text))
-        return Markup(_CLEANER.clean(_plain_paragraphs(text)))
+        html = _plain_paragraphs(text)
+        return Markup(_CLEANER.clean(html) if _has_any(text, _CLEANER_REWRITES) else html)
     return Markup(_CLEANER.clean(_markdown_with_links(text)))
 
 

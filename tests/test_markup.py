@@ -64,6 +64,26 @@ def test_what_skips_the_cleaner_is_what_the_cleaner_would_give(text: str) -> Non
     assert html == _CLEANER.clean(html)
 
 
+def test_links_made_without_the_cleaner_are_what_it_gives_for_every_code_point() -> None:
+    """A bare address becomes a link without nh3: whatever character it holds, the link must
+    be the cleaner's own output, rel and escaping included. Every character of the BMP and the
+    first and last 256 of each other plane; a block at a time, one at a time in a block that
+    holds one of Markdown's characters."""
+    blocks = [range(start, start + 256) for start in range(0, 0x10000, 256)]
+    blocks += [range(plane * 0x10000 + offset, plane * 0x10000 + offset + 256)
+               for plane in range(1, 17) for offset in (0, 0xFF00)]
+    checked = 0
+    for block in blocks:
+        characters = [chr(code) for code in block if not 0xD800 <= code < 0xE000]
+        together = " ".join(f"https://h.org/{character}b{character}" for character in characters)
+        for text in [together] if not _needs_markdown(together) else [f"https://h.org/{c}b{c}" for c in characters]:
+            if text and not _needs_markdown(text):
+                html = abstract_html(text)
+                assert html == _CLEANER.clean(html) and 'rel="nofollow noopener noreferrer"' in html, text
+                checked += 1
+    assert checked > 500
+
+
 def test_characters_the_cleaner_rewrites_still_reach_it() -> None:
     assert abstract_html("a\xa0b\rc\0d") == "<p>a&nbsp;b\ncd</p>"
 
