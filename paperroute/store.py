@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from paperroute.config import SAFE_LOADER
 from paperroute.errors import InputError
 from paperroute.frontmatter import read_canonical
 from paperroute.parallel import parse_each
@@ -26,7 +27,7 @@ from paperroute.output import write_atomic
 from paperroute.storeindex import Identity, StoreIndex
 from paperroute.text import normalise_title, slugify
 
-class _FrontMatterLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+class _FrontMatterLoader(SAFE_LOADER):  # type: ignore[misc,valid-type]
     """Safe YAML that leaves floats and timestamps as text.
 
     A hand-written `arxiv_id: 2503.02130` must stay "2503.02130", not become 2503.0213, and a

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from paperroute.config import compose_yaml
 from paperroute.errors import InputError
 from paperroute.model import Topic
 from paperroute.output import write_atomic
@@ -182,7 +183,7 @@ def parse_taxonomy(text: str, path: Path) -> Taxonomy:
 def _parse_matchers(text: str, path: Path, *, with_rules: bool) -> list[_Matcher]:
     """Each topic of a taxonomy file, with its rules checked and compiled, or without rules."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         message = f"not valid YAML: {getattr(err, 'problem', None) or err}"

@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 
 import yaml
 
+from paperroute.config import compose_yaml
 from paperroute.errors import InputError
 from paperroute.model import Paper
 
@@ -132,7 +133,7 @@ def load_subscribers(path: Path, known_topics: Iterable[str] | None = None) -> l
 def parse_subscribers(text: str, path: Path, known_topics: Iterable[str] | None = None) -> list[Subscriber]:
     """Parse a YAML list of subscriber entries; the first mistake stops it with its line."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = compose_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or "invalid YAML"
