@@ -11,7 +11,7 @@ from paperroute.commands.ingest import ingest
 from paperroute.errors import InputError
 from paperroute.sources import hf_json
 from paperroute.sources.detect import parse_source
-from paperroute.store import ContentStore
+from paperroute.store import ContentStore, read_paper_file
 
 DATA = Path(__file__).parent / "data" / "sources"
 LISTING = DATA / "hf_daily_papers_2025-03-04.json"
@@ -127,3 +127,23 @@ def test_ingest_twice_changes_no_file(tmp_path):
     # The id survives the YAML round trip as text.
     assert stored["2503.02130"].arxiv_id == "2503.02130"
     assert stored["2503.02130"].extra["ai_keywords"][0] == "forget gate"
+
+
+def test_half_of_a_surrogate_pair_becomes_the_replacement_character_and_the_paper_is_stored(tmp_path):
+    """JSON can escape half of an emoji alone; Python decodes it to a character no UTF-8 file
+    holds, and storing the paper failed with a traceback. A whole pair is one character, kept."""
+    item = {"paper": {"id": "2503.02130", "title": "Cut \\ud83d emoji and a whole \\ud83d\\ude00",
+                      "summary": "An abstract \\udc80 here.", "authors": [{"name": "Ann \\ud800"}],
+                      "ai_keywords": ["key\\udfff"], "githubRepo": "https://github.com/a/b\\ud800"},
+            "publishedAt": "2025-03-04T00:00:00Z"}
+    text = "[\n  " + json.dumps(item).replace("\\\\u", "\\u") + "\n]\n"
+    (paper,) = parse_text(tmp_path, text)
+    assert paper.title == "Cut \ufffd emoji and a whole \U0001F600"
+    assert (paper.abstract, paper.authors, paper.extra["ai_keywords"]) == ("An abstract \ufffd here.", ["Ann \ufffd"],
+                                                                           ["key\ufffd"])
+    assert paper.links["code"] == "https://github.com/a/b\ufffd"
+    content = tmp_path / "content"
+    result = ingest([tmp_path / "daily.json"], content, today=TODAY)
+    assert len(result.report.new) == 1 and not result.rejected
+    (stored,) = (content / "papers").rglob("*.md")
+    assert read_paper_file(stored).title == "Cut \ufffd emoji and a whole \U0001F600"

@@ -29,6 +29,25 @@ FORMAT = "hf"
 # Fractions stay literal text, so an unquoted `2503.02130` is still the id "2503.02130".
 _DECODER = json.JSONDecoder(parse_float=str)
 _SPACE = re.compile(r"\s*")
+# JSON can spell half of a UTF-16 surrogate pair alone (`"\ud83d"`: an emoji cut in two),
+# which Python decodes to a character no UTF-8 file can hold: writing the paper failed with a
+# traceback. Each becomes U+FFFD, the replacement character, as a browser would show it.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(key): _without_lone_surrogates(item) for key, item in value.items()}
+    return value
+
+
+def _as_it_is(value: Any) -> Any:
+    return value
 
 
 def sniff(text: str) -> bool:
@@ -42,8 +61,10 @@ def _located_items(text: str, path: Path) -> list[tuple[int, Any]]:
         document = _DECODER.decode(text)
     except json.JSONDecodeError as err:
         raise InputError(f"not valid JSON: {err.msg} (column {err.colno})", path, err.lineno) from None
+    # A pair decodes to one character: only a half is left to replace, where one was escaped.
+    cleaned = _without_lone_surrogates if _SURROGATE_ESCAPE.search(text) else _as_it_is
     if isinstance(document, dict):  # sniff let only `[` and `{` through: a list, or one paper
-        return [(text.count("\n", 0, _SPACE.match(text).end()) + 1, document)]
+        return [(text.count("\n", 0, _SPACE.match(text).end()) + 1, cleaned(document))]
     # The document is valid, so walking it again with raw_decode cannot fail: it only adds offsets.
     located = []
     index = _SPACE.match(text).end() + 1  # past the opening bracket
@@ -53,7 +74,7 @@ def _located_items(text: str, path: Path) -> list[tuple[int, Any]]:
         line += text.count("\n", counted_to, index)
         counted_to = index
         item, index = _DECODER.raw_decode(text, index)
-        located.append((line, item))
+        located.append((line, cleaned(item)))
         index = _SPACE.match(text, index).end() + 1  # past the comma (or the closing bracket)
     return located
 
