@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -22,13 +22,31 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def compose_yaml(text: str) -> yaml.Node | None:
-    """A YAML document's node tree, by libyaml (`SAFE_LOADER`); a document it rejects is read
-    again by PyYAML's own parser, whose errors are the ones raised: on the same line, they say
-    more ("found character '\\t' that cannot start any token", where libyaml leaves out the tab)."""
+    """A YAML document's node tree (`_parsed`)."""
+    return _parsed(yaml.compose, text)
+
+
+def load_yaml(text: str) -> Any:
+    """A YAML document's plain values (`_parsed`)."""
+    return _parsed(yaml.load, text)
+
+
+def _parsed(parse: Callable[..., Any], text: str) -> Any:
+    """`parse` by libyaml (`SAFE_LOADER`); a document it rejects is read again by PyYAML's own
+    parser, whose errors are the ones raised: on the same line, they say more ("found character
+    '\\t' that cannot start any token", where libyaml leaves out the tab). Nesting deeper than
+    PyYAML's recursion can follow is libyaml's error ("exceeded maximum nesting depth"), or
+    without libyaml one of ours, never a RecursionError's traceback."""
     try:
-        return yaml.compose(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return parse(text, Loader=SAFE_LOADER)
+    except yaml.YAMLError as err:
+        rejected = err
+    except RecursionError:
+        rejected = yaml.MarkedYAMLError(problem="nested too deeply")
+    try:
+        return parse(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise rejected from None
 
 
 DEFAULT_CONFIG_FILE = Path("paperroute.yaml")
@@ -115,7 +133,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     if path.exists():
         text = path.read_text(encoding="utf-8")
         try:
-            raw = yaml.safe_load(text) or {}
+            raw = load_yaml(text) or {}
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             raise InputError(f"invalid YAML: {getattr(err, 'problem', err)}", path, mark.line + 1 if mark else None) from None

@@ -446,6 +446,7 @@ def test_subscribers_file_parses_with_optional_filters():
     ("- email: a@b.org\n  email: c@d.org\n", 2, "email: given twice"),
     ("- email: a@b.org\n  topics: [code\n", 3, "invalid YAML"),
     ("- email: a@b.org\n\t topics: [code]\n", 2, "invalid YAML: found character '\\t'"),
+    ("- email: a@b.org\n  topics: " + "[" * 5000 + "]" * 5000 + "\n", 2, "invalid YAML: exceeded maximum nesting"),
 ])
 def test_subscribers_file_mistakes_name_file_and_line(text, line, message):
     with pytest.raises(InputError) as caught:

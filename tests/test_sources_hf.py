@@ -147,3 +147,12 @@ def test_half_of_a_surrogate_pair_becomes_the_replacement_character_and_the_pape
     assert len(result.report.new) == 1 and not result.rejected
     (stored,) = (content / "papers").rglob("*.md")
     assert read_paper_file(stored).title == "Cut \ufffd emoji and a whole \U0001F600"
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000,
+                                  '[{"paper": {"title": "A \\ud800", "x": ' + "[" * 985 + "]" * 985 + "}}]"])
+def test_a_listing_nested_too_deep_is_rejected_by_name(tmp_path, text):
+    """The decoder, and the walk that replaces lone surrogates, recurse into each array."""
+    with pytest.raises(InputError, match="nested deeper") as err:
+        parse_text(tmp_path, text, name="deep.json")
+    assert err.value.path == str(tmp_path / "deep.json")

@@ -228,6 +228,8 @@ BAD_FILES = [
     ("YAML syntax error", TOPIC + "    patterns: [apple\n", 5, "started on line 4"),
     # read by libyaml, reported by PyYAML, whose message names the tab (`config.compose_yaml`)
     ("tab in YAML", TOPIC + "\t  patterns: [apple]\n", 4, "found character '\\t'"),
+    # deeper than PyYAML's recursion can follow: libyaml's error, not a RecursionError
+    ("nested too deep", "topics: " + "[" * 5000 + "]" * 5000 + "\n", 1, "nesting depth"),
     ("topic not a mapping", "topics:\n  - alpha\n", 2, "mapping"),
     ("missing name", "topics:\n  - slug: alpha\n    patterns: [apple]\n", 2, "name"),
     ("unknown key", TOPIC + "    pattern: [apple]\n", 4, "unknown key 'pattern'"),

@@ -174,8 +174,12 @@ def _item_paper(item: dict[str, Any], line: int, path: Path, position: int,
 
 
 def parse(text: str, path: Path, listing_date: dt.date | None, today: dt.date) -> list[Paper]:
+    try:
+        located = _located_items(text, path)
+    except RecursionError:  # the decoder, and the walk for surrogates, recurse into each array and object
+        raise InputError("not a listing: JSON nested deeper than Python's recursion limit", path) from None
     papers = []
-    for position, (line, item) in enumerate(_located_items(text, path), start=1):
+    for position, (line, item) in enumerate(located, start=1):
         if not isinstance(item, dict):
             raise InputError(f"item {position} is not an object", path, line)
         papers.append(_item_paper(item, line, path, position, listing_date))
