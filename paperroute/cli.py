@@ -1,7 +1,9 @@
 """The command line: argparse wiring only. Each command is one module in paperroute.commands.
 
 A command module defines HELP, `add_arguments(parser)` and `run(args) -> int`. Every user error
-surfaces here as an `InputError` and becomes one line on stderr and exit status 1.
+surfaces here as an `InputError` and becomes one line on stderr and exit status 1; so does
+whatever the system refuses that no command turned into one (an `OSError`: an output folder
+under a file, a full disk), with its path.
 """
 
 from __future__ import annotations
@@ -72,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except InputError as err:
         print(f"paperroute: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # what the system refused (no such folder, no space, no permission): its path and why
+        where = next((str(name) for name in (err.filename, err.filename2) if name is not None), None)
+        reason = err.strerror or str(err)
+        print(f"paperroute: error: {where}: {reason}" if where else f"paperroute: error: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("paperroute: interrupted", file=sys.stderr)

@@ -167,6 +167,14 @@ def test_a_busy_port_is_a_one_line_error(content: Path, tmp_path: Path) -> None:
     assert result.stderr.startswith("paperroute: error: cannot listen on 127.0.0.1:") and result.stderr.count("\n") == 1
 
 
+def test_a_port_out_of_range_is_a_usage_error(content: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "build.py"), "serve", "--content", str(content), "--port", "65536"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --port: '65536': expected a whole number from 0 to 65535" in result.stderr
+
+
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP], ids=["kill", "terminal closed"])
 def test_kill_stops_the_server_and_removes_its_temporary_folder(content: Path, tmp_path: Path, how: signal.Signals) -> None:
     temp = tmp_path / "temp"

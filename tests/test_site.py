@@ -670,6 +670,16 @@ def test_two_paper_files_of_one_name_are_a_one_line_error(tmp_path: Path) -> Non
     assert "2026-03-10/one-name.md" in result.stderr and not (tmp_path / "out" / "papers").exists()
 
 
+def test_an_output_folder_the_system_refuses_is_a_one_line_error(content: Path, tmp_path: Path) -> None:
+    """An `OSError` no command turned into an error of its own still ends in one line naming the path."""
+    (tmp_path / "a-file").write_text("not a folder")
+    result = run_cli("build", "--content", str(content), "--out", str(tmp_path / "a-file" / "site"), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"paperroute: error: {tmp_path / 'a-file'}")
+    assert result.stderr.rstrip().endswith(": Not a directory")
+    assert sorted(p.name for p in tmp_path.iterdir() if p != content) == ["a-file"]  # nothing made, nothing left
+
+
 def test_jobs_1_builds_the_same_site_and_jobs_0_is_a_usage_error(content: Path, tmp_path: Path) -> None:
     one = run_cli("build", "--content", str(content), "--out", str(tmp_path / "one"), "--jobs", "1", cwd=tmp_path)
     default = run_cli("build", "--content", str(content), "--out", str(tmp_path / "default"), cwd=tmp_path)

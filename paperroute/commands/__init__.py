@@ -1,1 +1,22 @@
 """One module per command; `paperroute.cli` wires them into argparse."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` (up to `high`), else a usage error saying
+    which: `--jobs 0`, `--max 5000` and `--port 99999` are mistakes to name, not to run with."""
+    span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number {span}")
+        return value
+    return parse

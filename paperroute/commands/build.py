@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from paperroute.commands import whole_number
 from paperroute.config import load_config, with_base_url
 from paperroute.errors import InputError
 from paperroute.site import build_site
@@ -18,18 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-url", default=None, metavar="URL",
                         help="the site's public address, for canonical links, feeds and the sitemap "
                         "(default: site.base_url in paperroute.yaml); a sub-path such as https://host/name/ works")
-    parser.add_argument("--jobs", type=_positive, default=None, metavar="N",
+    parser.add_argument("--jobs", type=whole_number(1), default=None, metavar="N",
                         help="processes to build with (default: one per core); 1 needs the least memory")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

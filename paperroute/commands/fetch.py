@@ -15,6 +15,7 @@ import re
 import sys
 from pathlib import Path
 
+from paperroute.commands import whole_number
 from paperroute.commands.ingest import IngestResult, ingest, iso_date
 from paperroute.errors import InputError
 from paperroute.fetch import ARXIV_MAX_RESULTS, Fetched, RetryPolicy, fetch_arxiv, fetch_hf
@@ -31,14 +32,8 @@ def arxiv_category(value: str) -> str:
     return value
 
 
-def result_count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= ARXIV_MAX_RESULTS:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected a whole number from 1 to {ARXIV_MAX_RESULTS}")
-    return number
+result_count = whole_number(1, ARXIV_MAX_RESULTS)
+retries = whole_number(0, 10)
 
 
 def seconds(value: str) -> float:
@@ -49,12 +44,6 @@ def seconds(value: str) -> float:
     if not number > 0:
         raise argparse.ArgumentTypeError(f"{value!r}: expected a positive number of seconds")
     return number
-
-
-def retries(value: str) -> int:
-    if not value.isdigit() or int(value) > 10:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected a whole number from 0 to 10")
-    return int(value)
 
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:

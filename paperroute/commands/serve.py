@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import watchfiles
 from jinja2 import TemplateError
 
+from paperroute.commands import whole_number
 from paperroute.config import Config, DEFAULT_CONFIG_FILE, load_config, with_base_url
 from paperroute.errors import InputError
 from paperroute.render import TEMPLATES_DIR
@@ -62,7 +63,7 @@ RELOAD_SCRIPT = """\
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8000, metavar="N", help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
+    parser.add_argument("--port", type=whole_number(0, 65535), default=8000, metavar="N", help="port on 127.0.0.1 (default: 8000; 0 picks a free one)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="build into DIR (default: a temporary folder, removed on exit, so site/ is left alone)")
 
