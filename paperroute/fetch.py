@@ -64,8 +64,12 @@ class Fetched:
 def endpoint(env_name: str, default: str) -> str:
     """The API address, from the environment when set (a test server, a mirror)."""
     url = os.environ.get(env_name) or default
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+        parts.port  # read for its check: a port that is not a number, or out of range, raises
+    except ValueError:  # an unclosed IPv6 bracket, say
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise InputError(f"{env_name}: {url!r} is not an http(s) address")
     return url
 

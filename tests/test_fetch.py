@@ -120,6 +120,13 @@ def test_offline_is_one_line_and_exit_1(tmp_path):
     assert not (tmp_path / "content").exists()
 
 
+@pytest.mark.parametrize("url", ["notaurl", "ftp://host/x", "http://[::1", "http://host:99999/x", "http://host:abc/x"])
+def test_a_mirror_address_that_is_not_one_is_named(url, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(HF_URL_ENV, url)
+    code, out, err = run_cli(capsys, "fetch", "hf", "--date", "2025-03-04", "--content", str(tmp_path / "content"))
+    assert (code, out) == (1, "") and err == f"paperroute: error: {HF_URL_ENV}: {url!r} is not an http(s) address\n"
+
+
 def test_fetch_arxiv_command_asks_for_the_category_and_saves_xml(server, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(ARXIV_URL_ENV, server.script("/api/query", Reply(200, ARXIV_BODY, {"Content-Type": "application/atom+xml"})))
     content = tmp_path / "content"
