@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from paperroute.errors import InputError
+from paperroute.urls import web_address
 
 # libyaml's parser, where PyYAML was built with it (its wheels are): the same documents and
 # marks, ten times as fast (content/topics.yaml, read by every build: 15 → 1.6 ms).
@@ -113,6 +114,24 @@ def _line_of(text: str, key: str) -> int | None:
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
+# More SMTP sessions at once than any mail server should be asked for by one sender.
+MAX_CONNECTIONS = 16
+PORTS = (1, 65535)
+
+# The numbers only some of whose values make sense, and which: a `topic_page_size` of 0 was a
+# ZeroDivisionError's traceback in the middle of a build. (least, most); None: no bound.
+_LIMITS: dict[tuple[str, str], tuple[float, float | None]] = {
+    ("site", "feed_size"): (1, None),
+    ("site", "topic_page_size"): (1, None),
+    ("digest", "rate_limit"): (0, None),
+    ("digest", "max_attempts"): (1, None),
+    ("digest", "max_papers"): (0, None),
+    ("smtp", "port"): PORTS,
+    ("smtp", "timeout"): (0.1, None),
+    ("smtp", "connections"): (1, MAX_CONNECTIONS),
+}
+
+
 def _coerce(section: str, key: str, value: Any, expected: Any, path: Path, text: str) -> Any:
     line = _line_of(text, key)
     kinds = {"str": str, "int": int, "float": (int, float), "bool": bool, "str | None": (str, type(None))}
@@ -121,7 +140,17 @@ def _coerce(section: str, key: str, value: Any, expected: Any, path: Path, text:
         raise InputError(f"{section}.{key}: expected a number", path, line)
     if not isinstance(value, want):
         raise InputError(f"{section}.{key}: expected {expected}, got {value!r}", path, line)
+    if (limits := _LIMITS.get((section, key))) is not None and not _within(value, *limits):
+        raise InputError(f"{section}.{key}: must be {_span(*limits)}, got {value!r}", path, line)
     return float(value) if expected == "float" else value
+
+
+def _within(value: float, least: float, most: float | None) -> bool:
+    return least <= value and (most is None or value <= most)
+
+
+def _span(least: float, most: float | None) -> str:
+    return f"{least} to {most}" if most is not None else f"at least {least}"
 
 
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -166,7 +195,10 @@ def _with_env(config: Config, env: Mapping[str, str]) -> Config:
         try:
             overrides["port"] = int(env["PAPERROUTE_SMTP_PORT"])
         except ValueError:
-            raise InputError(f"PAPERROUTE_SMTP_PORT: {env['PAPERROUTE_SMTP_PORT']!r} is not a port number") from None
+            overrides["port"] = 0
+        if not _within(overrides["port"], *PORTS):
+            raise InputError(f"PAPERROUTE_SMTP_PORT: {env['PAPERROUTE_SMTP_PORT']!r} is not a port number "
+                             f"({_span(*PORTS)})")
     if env.get("PAPERROUTE_SMTP_USER"):
         overrides["user"] = env["PAPERROUTE_SMTP_USER"]
     if env.get("PAPERROUTE_SMTP_PASSWORD"):
@@ -181,7 +213,9 @@ def _with_env(config: Config, env: Mapping[str, str]) -> Config:
 def with_base_url(config: Config, base_url: str | None) -> Config:
     """A `--base-url` flag wins over the file; a base URL always ends in `/`."""
     url = base_url or config.site.base_url
-    if not re.match(r"^https?://", url):
-        raise InputError(f"base URL {url!r} must start with http:// or https://")
+    # Every absolute link is this address and a path: a query or a fragment would break them all.
+    if web_address(url) is None or "?" in url or "#" in url:
+        raise InputError(f"base URL {url!r} must be an http:// or https:// address a page's path can follow "
+                         "(a host, then an optional path; no query, fragment or space)")
     url = url if url.endswith("/") else url + "/"
     return Config(site=SiteConfig(**{**config.site.__dict__, "base_url": url}), digest=config.digest, smtp=config.smtp)

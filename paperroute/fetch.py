@@ -21,13 +21,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 
 from paperroute import __version__
 from paperroute.errors import InputError
 from paperroute.output import write_atomic
+from paperroute.urls import web_address
 
 HF_URL = "https://huggingface.co/api/daily_papers"
 ARXIV_URL = "https://export.arxiv.org/api/query"
@@ -64,12 +65,7 @@ class Fetched:
 def endpoint(env_name: str, default: str) -> str:
     """The API address, from the environment when set (a test server, a mirror)."""
     url = os.environ.get(env_name) or default
-    try:
-        parts = urlsplit(url)
-        parts.port  # read for its check: a port that is not a number, or out of range, raises
-    except ValueError:  # an unclosed IPv6 bracket, say
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+    if web_address(url) is None:
         raise InputError(f"{env_name}: {url!r} is not an http(s) address")
     return url
 

@@ -7,6 +7,7 @@ site works at a domain root and under a sub-path (`https://host/name/`) alike.
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import SplitResult, urlsplit
 
 
 def home_path() -> str:
@@ -56,3 +57,18 @@ def relative(from_path: str, to_path: str) -> str:
     """
     from_dir = from_path if from_path.endswith("/") else from_path[: from_path.rfind("/") + 1]
     return ("../" * from_dir.count("/") + to_path) or "./"
+
+
+def web_address(url: str) -> SplitResult | None:
+    """`url` split, when it is an http(s) address with a host, no white space, and no port or a
+    port that is a number in range; None for anything else. Sources, settings and the
+    environment all hand over addresses, some mistyped or hostile (`javascript:`), and
+    `urlsplit` raises for a few (an unclosed IPv6 bracket, a port of `99999`)."""
+    if any(character.isspace() for character in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # read for its check: a port that is not a number, or out of range, raises
+    except ValueError:
+        return None
+    return parts if parts.scheme in ("http", "https") and parts.hostname else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -113,8 +114,12 @@ def test_serve_serves_the_site_with_the_reload_script_only_over_http(server: Ser
     assert redirect.status_code == 301 and redirect.headers["location"] == "/archive/"
     missing = httpx.get(server.url + "no/such/page/", timeout=10)
     assert missing.status_code == 404 and "There is no page here" in missing.text
+    with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1].strip("/"))), timeout=10) as raw:
+        raw.sendall(b"GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n")  # urlsplit raises on it
+        assert raw.recv(64).startswith(b"HTTP/1.0 400 ")
+    assert httpx.get(server.url, timeout=10).status_code == 200
     code, output = server.stop()
-    assert code == 0 and output.startswith("served http://127.0.0.1:")
+    assert code == 0 and output.startswith("served http://127.0.0.1:") and "Traceback" not in output
 
 
 def test_a_content_change_rebuilds_and_wakes_the_waiting_page(server: Server, content: Path) -> None:
@@ -154,7 +159,6 @@ def test_the_open_page_reloads_in_a_browser(server: Server, content: Path, page)
 
 
 def test_a_busy_port_is_a_one_line_error(content: Path, tmp_path: Path) -> None:
-    import socket
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -156,3 +156,10 @@ def test_a_listing_nested_too_deep_is_rejected_by_name(tmp_path, text):
     with pytest.raises(InputError, match="nested deeper") as err:
         parse_text(tmp_path, text, name="deep.json")
     assert err.value.path == str(tmp_path / "deep.json")
+
+
+def test_a_link_urlsplit_cannot_read_is_left_out_not_a_traceback(tmp_path):
+    item = {"paper": {"id": "2503.02130", "title": "T", "githubRepo": "http://[::1", "projectPage": "https://h:99999/"},
+            "publishedAt": "2025-03-04T00:00:00Z"}
+    (paper,) = parse_text(tmp_path, json.dumps([item]))
+    assert "code" not in paper.links and "project" not in paper.links and paper.links["arxiv"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Hashable, Iterator
 
 from paperroute.commands.ingest import iso_date
-from paperroute.config import DEFAULT_CONFIG_FILE, Config, load_config
+from paperroute.config import Config, load_config
 from paperroute.corpus import OTHER, day_order, topics_in_use
 from paperroute.digest.compose import DigestEdition
 from paperroute.digest.ledger import Ledger
@@ -38,9 +38,6 @@ from paperroute.text import slugify
 from paperroute.topics import load_topics
 
 HELP = "email the day's papers to subscribers (.eml files or SMTP)"
-
-# More sessions at once than any mail server should be asked for by one sender.
-MAX_CONNECTIONS = 16
 
 _PLAIN_ADDRESS = re.compile(r"[a-z0-9._+-]+@[a-z0-9.-]+")
 
@@ -84,15 +81,6 @@ class DigestPlan:
             groups.setdefault(self.edition.frame_key(subscriber, papers), (papers, []))[1].append(subscriber)
         ordered = ((subscriber, papers) for papers, members in groups.values() for subscriber in members)
         yield from progress(ordered, total=len(self.subscribers) - self.skipped, label="digest", quiet=quiet)
-
-
-def _check_settings(config: Config, config_path: Path) -> None:
-    if config.digest.max_attempts < 1:
-        raise InputError("digest.max_attempts: must be at least 1", config_path)
-    if config.digest.rate_limit < 0:
-        raise InputError("digest.rate_limit: must be 0 (no limit) or more", config_path)
-    if not 1 <= config.smtp.connections <= MAX_CONNECTIONS:
-        raise InputError(f"smtp.connections: must be 1 to {MAX_CONNECTIONS}", config_path)
 
 
 def load_day(content_dir: Path, date: dt.date | None) -> tuple[Day, list[Topic], set[str]]:
@@ -185,9 +173,7 @@ def preview_summary(plan: DigestPlan, quiet: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    config_path = args.config or DEFAULT_CONFIG_FILE
     config = load_config(args.config)
-    _check_settings(config, config_path)
     plan = plan_digest(args.content, args.date, args.subscribers, config)
     if args.outbox is not None:
         print(write_outbox(plan, args.outbox, args.quiet))

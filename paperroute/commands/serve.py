@@ -110,7 +110,11 @@ def make_handler(site_dir: Path, generation: Generation) -> type[http.server.Sim
                 pass  # the browser left (a reload aborts its waiting request)
 
         def _get(self) -> None:
-            url = urlsplit(self.path)
+            try:
+                url = urlsplit(self.path)
+            except ValueError:  # "GET http://[::1 ...": the request's own mistake, not the server's
+                self._send(400, "text/plain; charset=utf-8", b"bad request\n")
+                return
             if url.path == RELOAD_SCRIPT_PATH:
                 self._send(200, "text/javascript; charset=utf-8", RELOAD_SCRIPT.encode())
                 return

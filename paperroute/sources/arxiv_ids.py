@@ -11,7 +11,8 @@ nothing.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+
+from paperroute.urls import web_address
 
 # New-style ids (0704.0001 to 9912.99999) and old-style archive ids (hep-th/9901001, math.AG/0601001).
 _ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})"
@@ -50,7 +51,4 @@ def web_url(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     url = value.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(ch.isspace() for ch in url):
-        return None
-    return url
+    return url if web_address(url) is not None else None
