@@ -159,7 +159,6 @@ def test_the_open_page_reloads_in_a_browser(server: Server, content: Path, page)
 
 
 def test_a_busy_port_is_a_one_line_error(content: Path, tmp_path: Path) -> None:
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
