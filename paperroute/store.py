@@ -127,9 +127,18 @@ def _key_line(front_text: str, key: str) -> int:
     return 1
 
 
+# A paper's file name is its page's address (papers/<name>/), in links, feeds and the sitemap:
+# only what `slugify` makes may be one. A hand-added "My Paper.md" put a space in all of them.
+_SLUG_NAME = re.compile(r"[0-9a-z]+(?:-[0-9a-z]+)*")
+
+
 def _paper_from_front_matter(front: dict[str, Any], body: str, path: Path, front_text: str) -> Paper:
     def fail(key: str, message: str) -> InputError:
         return InputError(f"{key}: {message}", path, _key_line(front_text, key))
+
+    if not _SLUG_NAME.fullmatch(path.stem):
+        raise InputError("a paper's file name is its page's address, so it holds only a-z, 0-9 and single hyphens: "
+                         f"rename it to {slugify(path.stem)}.md", path)
 
     title = front.get("title")
     if not isinstance(title, str) or not title.strip():

@@ -670,6 +670,20 @@ def test_two_paper_files_of_one_name_are_a_one_line_error(tmp_path: Path) -> Non
     assert "2026-03-10/one-name.md" in result.stderr and not (tmp_path / "out" / "papers").exists()
 
 
+@pytest.mark.parametrize("name", ["My Paper.md", "Upper-case.md", "two--hyphens.md", "é.md"])
+def test_a_paper_file_name_that_is_no_address_is_a_one_line_error(tmp_path: Path, name: str) -> None:
+    """The file name is the page's address, in links, feeds and the sitemap: a space or a capital
+    in it would be one in all of them."""
+    content = tmp_path / "content"
+    write_store(content, [make_paper("A Paper", "2026-03-10"), make_paper("Hand Added", "2026-03-10", slug="hand-added")])
+    (content / "papers" / "2026-03-10" / "hand-added.md").rename(content / "papers" / "2026-03-10" / name)
+    result = run_cli("build", "--content", str(content), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert f"2026-03-10/{name}: a paper's file name is its page's address" in result.stderr
+    assert result.stderr.rstrip().endswith(".md") and "rename it to " in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_output_folder_the_system_refuses_is_a_one_line_error(content: Path, tmp_path: Path) -> None:
     """An `OSError` no command turned into an error of its own still ends in one line naming the path."""
     (tmp_path / "a-file").write_text("not a folder")
