@@ -23,8 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processes to build with (default: one per core); 1 needs the least memory")
 
 
-
-
 def run(args: argparse.Namespace) -> int:
     if not args.content.is_dir():
         raise InputError("no content store here (ingest a source first, or pass --content DIR)", args.content)
