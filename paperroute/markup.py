@@ -78,6 +78,10 @@ _BLANK_LINES = re.compile(r"\n\s*\n")
 # Abstracts that do need Markdown (LaTeX remnants with `_` and `*`) recur on the day, topic and
 # paper pages of one build, and on every rebuild of `serve`.
 _MARKDOWN_CACHE_SIZE = 32_768
+# Python-Markdown's inline pass is quadratic in a paragraph's length: a 2 MB abstract full of
+# `&` and `<` kept a build busy for over ten minutes. arXiv caps an abstract at 1,920
+# characters; text ten times longer than that is shown as the plain text it then surely is.
+MARKDOWN_MAX_CHARACTERS = 20_000
 
 
 def _has_any(text: str, characters: str) -> bool:
@@ -144,9 +148,10 @@ def abstract_html(text: str) -> Markup:
     times (day, topics, its page). Their bare web addresses too are made links as the cleaner
     gives them back (with its `rel`): half the abstracts of a synthetic store have one, and
     the cleaner took 12 µs of each of their renders (the 10,100 abstracts: 0.114 → 0.088 s).
-    Markdown, and the few characters the cleaner rewrites, still go through it.
+    Markdown, and the few characters the cleaner rewrites, still go through it; Markdown only
+    up to MARKDOWN_MAX_CHARACTERS.
     """
-    if not _needs_markdown(text):
+    if len(text) > MARKDOWN_MAX_CHARACTERS or not _needs_markdown(text):
         html = _plain_paragraphs(text)
         return Markup(_CLEANER.clean(html) if _has_any(text, _CLEANER_REWRITES) else html)
     return Markup(_CLEANER.clean(_markdown_with_links(text)))

@@ -11,7 +11,8 @@ from bs4 import BeautifulSoup
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from paperroute.markup import _CLEANER, _markdown_with_links, _needs_markdown, _plain_paragraphs, abstract_html, plain_summary
+from paperroute.markup import (_CLEANER, MARKDOWN_MAX_CHARACTERS, _markdown_with_links, _needs_markdown,
+                               _plain_paragraphs, abstract_html, plain_summary)
 
 
 def test_hostile_markdown_is_neutralised() -> None:
@@ -82,6 +83,17 @@ def test_links_made_without_the_cleaner_are_what_it_gives_for_every_code_point()
                 assert html == _CLEANER.clean(html) and 'rel="nofollow noopener noreferrer"' in html, text
                 checked += 1
     assert checked > 500
+
+
+def test_an_abstract_far_longer_than_any_is_shown_as_plain_text() -> None:
+    """Python-Markdown's inline pass is quadratic: past MARKDOWN_MAX_CHARACTERS (ten times
+    arXiv's cap) an abstract is escaped text in paragraphs, never Markdown, links still made."""
+    sentence = "A **bold** claim & <script>x</script> at https://h.org/a. "
+    long = sentence * (MARKDOWN_MAX_CHARACTERS // len(sentence) + 1)
+    html = abstract_html(long)
+    assert "<strong>" not in html and "**bold**" in html and "&lt;script&gt;" in html and "<script>" not in html
+    assert html.count('<a href="https://h.org/a" rel="nofollow noopener noreferrer">') == long.count("https://")
+    assert "<strong>bold</strong>" in abstract_html(sentence)  # the same text, short, is Markdown
 
 
 def test_characters_the_cleaner_rewrites_still_reach_it() -> None:
