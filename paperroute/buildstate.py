@@ -101,6 +101,11 @@ def state_path(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.buildstate"
 
 
+def build_lock_path(out_dir: Path) -> Path:
+    """What a build into `out_dir` holds locked while it runs (`output.hold_lock`), beside the state."""
+    return state_path(out_dir).with_suffix(".buildlock")
+
+
 def paper_cache_dir(out_dir: Path) -> Path:
     """The parsed files' records, one file per content folder, beside the state."""
     return state_path(out_dir).with_suffix(".papercache")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import itertools
 import os
 import stat
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Container, Iterable
 
+from paperroute.errors import InputError
 from paperroute.parallel import each_from_disk
 
 # Where a build's writers set aside the files they replace (`SiteWriter`'s `aside`), inside
@@ -349,3 +351,21 @@ class SiteWriter:
                 if not any(folder.iterdir()):
                     folder.rmdir()
         return removed
+
+
+def hold_lock(lock_path: Path, subject: Path, busy: str) -> int:
+    """An exclusive lock on `lock_path` (made if missing), held by the descriptor returned until
+    it is closed or the process dies (the kernel releases a `flock` then, so a killed run leaves
+    no stale lock). Taken at once or not at all: when another process holds it, `busy` is the
+    error, naming `subject`; a lock file that cannot be opened raises the OSError."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:  # its folder is to be made first: a new site's, a new ledger's
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InputError(busy, subject) from None
+    return fd

@@ -18,15 +18,15 @@ from html import escape
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from paperroute.buildstate import (BuildState, code_digest, fingerprint, load_papers, load_state, read_texts_ahead,
-                                   save_state, search_cache_paths, staging_dir, stored_texts, survey_disk,
-                                   template_cache_dir)
+from paperroute.buildstate import (BuildState, build_lock_path, code_digest, fingerprint, load_papers, load_state,
+                                   read_texts_ahead, save_state, search_cache_paths, staging_dir, stored_texts,
+                                   survey_disk, template_cache_dir)
 from paperroute.config import Config, SiteConfig
 from paperroute.corpus import Corpus, build_corpus
 from paperroute.errors import InputError
 from paperroute.feeds import feed_corpus, write_feeds
 from paperroute.model import Paper, Topic
-from paperroute.output import ASIDE_DIR, SiteWriter, remove_aside
+from paperroute.output import ASIDE_DIR, SiteWriter, hold_lock, remove_aside
 from paperroute.packed import NOTHING_STORED, PackedPapers
 from paperroute.pages import SITE_FEEDS, Page, PagePlan, nav_topics, paper_page, site_pages
 from paperroute.parallel import (Ahead, Background, FirstClaim, collector_off, cut_ranges, heap_frozen, map_ranges,
@@ -88,17 +88,24 @@ def build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool 
 def _build_site(content_dir: Path, out_dir: Path, config: Config, *, quiet: bool, templates_dir: Path,
                 jobs: int | None) -> BuildReport:
     check_out_dir(out_dir, content_dir, templates_dir)
-    staging = staging_folder(out_dir)
+    # One build at a time into a folder. Two at once (cron's and a person's) each trusted the
+    # state it read: the second saw the first's files as current and kept them, and each
+    # deletes, as a killed build's, what the other sets aside.
+    lock = hold_lock(build_lock_path(out_dir), out_dir, "another build is writing into this folder; wait for it to finish")
     try:
-        return _build_into(staging or out_dir, content_dir, out_dir, config, quiet=quiet, templates_dir=templates_dir,
-                           jobs=jobs)
-    except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        else:  # the files this build replaced; the build's own error is the one to report
-            with contextlib.suppress(OSError):
-                remove_aside(out_dir / ASIDE_DIR)
-        raise
+        staging = staging_folder(out_dir)
+        try:
+            return _build_into(staging or out_dir, content_dir, out_dir, config, quiet=quiet, templates_dir=templates_dir,
+                               jobs=jobs)
+        except BaseException:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            else:  # the files this build replaced; the build's own error is the one to report
+                with contextlib.suppress(OSError):
+                    remove_aside(out_dir / ASIDE_DIR)
+            raise
+    finally:
+        os.close(lock)
 
 
 def staging_folder(out_dir: Path) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import gc
 import hashlib
 import multiprocessing
@@ -20,9 +21,9 @@ import pytest
 import paperroute.site
 
 from conftest import make_paper, write_store
-from paperroute.buildstate import (BuildState, CacheFile, StoredPaper, file_stamps, fingerprint, gone_outputs,
-                                   load_papers, load_state, paper_cache_dir, read_ahead, read_texts_ahead, search_cache_paths,
-                                   state_path, survey_disk)
+from paperroute.buildstate import (BuildState, CacheFile, StoredPaper, build_lock_path, file_stamps, fingerprint,
+                                   gone_outputs, load_papers, load_state, paper_cache_dir, read_ahead, read_texts_ahead,
+                                   search_cache_paths, state_path, survey_disk)
 from paperroute.config import Config, SiteConfig
 from paperroute.errors import InputError
 from paperroute.model import Day, Paper, SourceRef, Topic
@@ -70,6 +71,24 @@ def test_incremental_build_equals_a_full_build(tmp_path: Path) -> None:
     kept, fresh = (load_state(tmp_path / name).files for name in ("site", "fresh"))
     assert len(kept) == 16 and {key: (item.digest, item.paper) for key, item in kept.items()} == \
         {key: (item.digest, item.paper) for key, item in fresh.items()}
+
+
+def test_one_build_at_a_time_writes_into_a_folder(tmp_path: Path) -> None:
+    """A second build into the folder while one runs is refused at once, naming the folder: the
+    two each trusted the state they read, and each deleted what the other set aside."""
+    content = tmp_path / "content"
+    write_store(content, papers(2))
+    build_site(content, tmp_path / "site", CONFIG, quiet=True)
+    running = os.open(build_lock_path(tmp_path / "site"), os.O_RDWR)
+    try:
+        fcntl.flock(running, fcntl.LOCK_EX)  # as the build that runs holds it
+        with pytest.raises(InputError, match="another build is writing into this folder") as caught:
+            build_site(content, tmp_path / "site", CONFIG, quiet=True)
+        assert caught.value.path == str(tmp_path / "site")
+        build_site(content, tmp_path / "other", CONFIG, quiet=True)  # another folder is another lock
+    finally:
+        os.close(running)  # the kernel lets go of it, as it does when a build is killed
+    assert build_site(content, tmp_path / "site", CONFIG, quiet=True).written == 0
 
 
 def test_a_build_deletes_what_a_killed_build_set_aside(tmp_path: Path) -> None:

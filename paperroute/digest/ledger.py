@@ -31,7 +31,6 @@ keeps two runs — cron and a person — from sending the same list at once.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from pathlib import Path
 from types import TracebackType
 
 from paperroute.errors import InputError
+from paperroute.output import hold_lock
 
 SENDING = "sending"
 SENT = "sent"
@@ -91,18 +91,11 @@ class Ledger:
 
     @staticmethod
     def _lock(path: Path) -> int:
-        lock_path = path.with_name(path.name + ".lock")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            return hold_lock(path.with_name(path.name + ".lock"), path,
+                             "another digest run is using this ledger; wait for it to finish")
         except OSError as err:
             raise InputError(f"cannot open the ledger ({err.strerror})", path) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise InputError("another digest run is using this ledger; wait for it to finish", path) from None
-        return fd
 
     def __enter__(self) -> Ledger:
         return self
