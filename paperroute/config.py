@@ -149,6 +149,16 @@ def _within(value: float, least: float, most: float | None) -> bool:
     return least <= value and (most is None or value <= most)
 
 
+def whole_number_within(text: str, least: int, most: int | None = None) -> int | None:
+    """`text` as a whole number from `least` to `most` (None: no bound), or None: what the
+    environment's port and the command line's numbers (`commands.whole_number`) are read with."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if _within(value, least, most) else None
+
+
 def _span(least: float, most: float | None) -> str:
     return f"{least} to {most}" if most is not None else f"at least {least}"
 
@@ -192,13 +202,11 @@ def _with_env(config: Config, env: Mapping[str, str]) -> Config:
     if env.get("PAPERROUTE_SMTP_HOST"):
         overrides["host"] = env["PAPERROUTE_SMTP_HOST"]
     if env.get("PAPERROUTE_SMTP_PORT"):
-        try:
-            overrides["port"] = int(env["PAPERROUTE_SMTP_PORT"])
-        except ValueError:
-            overrides["port"] = 0
-        if not _within(overrides["port"], *PORTS):
+        port = whole_number_within(env["PAPERROUTE_SMTP_PORT"], *PORTS)
+        if port is None:
             raise InputError(f"PAPERROUTE_SMTP_PORT: {env['PAPERROUTE_SMTP_PORT']!r} is not a port number "
                              f"({_span(*PORTS)})")
+        overrides["port"] = port
     if env.get("PAPERROUTE_SMTP_USER"):
         overrides["user"] = env["PAPERROUTE_SMTP_USER"]
     if env.get("PAPERROUTE_SMTP_PASSWORD"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
+from paperroute.config import whole_number_within
+
 
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a whole number from `low` (up to `high`), else a usage error saying
@@ -12,11 +14,8 @@ def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     span = f"from {low} to {high}" if high is not None else f"of at least {low}"
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1
-        if value < low or (high is not None and value > high):
+        value = whole_number_within(text, low, high)
+        if value is None:
             raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number {span}")
         return value
     return parse
